@@ -28,7 +28,6 @@ INTERNAL_UNITS = {
     "time": "s",
     "angle": "deg",
     "density": "g/cm^3",
-    "wavelength": "nm",
 }
 
 
@@ -98,7 +97,7 @@ def to_float(
         except pint.DimensionalityError:
             raise UnitError(
                 f"{key}: {value!r} has dimension {q.dimensionality}, expected a quantity "
-                f"convertible to {unit} ({target.dimensionality})"
+                f"convertible to {unit}"
             ) from None
     if not math.isfinite(magnitude):
         raise UnitError(f"{key}: {value!r} is not a finite number")

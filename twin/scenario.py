@@ -1,0 +1,329 @@
+"""Loading and validating scenario files.
+
+A scenario is a TOML file with one table per part of the system (see
+:data:`twin.schema.SCHEMA`) and an optional ``[sweep]`` table. Everything is
+checked up front: unknown tables and keys, wrong dimensions, out-of-range
+values and cross-key constraints (NA below the screen's refractive index)
+fail with a message naming the key and the value.
+
+Example::
+
+    [source]
+    kvp = "50 kV"
+    focal_spot_size = "40 um"
+
+    [sweep]
+    "source.focal_spot_size" = ["30 um", "55 um"]
+    "optics.na" = {start = 0.2, stop = 0.8, num = 4}
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physics.units import UnitError, quantity_str, to_float
+from twin.schema import SCHEMA, Field, SweepAxis
+
+
+class ScenarioError(ValueError):
+    """The scenario file is malformed; the message names the key and value."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario.
+
+    Attributes
+    ----------
+    values : dict
+        ``values[table][key]`` in internal units (floats in um, keV, kV, mA, s, deg;
+        ints, strings, booleans; lists of floats for quantity lists).
+    raw : dict
+        What the file said (after defaults), for reports and re-serialisation.
+    sweep : tuple of SweepAxis
+        Parameters to sweep (their Cartesian product), empty for one system.
+    path : Path or None
+        The file it came from.
+    """
+
+    values: dict
+    raw: dict
+    sweep: tuple[SweepAxis, ...] = ()
+    path: Path | None = None
+    units: dict = field(default_factory=dict, compare=False)
+
+    def __getitem__(self, table: str) -> dict:
+        return self.values[table]
+
+    @property
+    def name(self) -> str:
+        return self.values["scenario"]["name"]
+
+    @property
+    def seed(self) -> int:
+        return self.values["scenario"]["seed"]
+
+    def with_values(self, overrides: dict[str, Any]) -> "Scenario":
+        """A copy with ``{"table.key": value-as-in-a-file}`` overrides, validated, and no sweep."""
+        raw = copy.deepcopy(self.raw)
+        raw.pop("sweep", None)
+        for path, value in overrides.items():
+            table, key = _split_path(path, where="override")
+            raw.setdefault(table, {})[key] = value
+        return parse_scenario(raw, path=self.path, allow_sweep=False)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The sweep's points as override dicts (one empty dict when there is no sweep)."""
+        if not self.sweep:
+            return [{}]
+        names = [axis.path for axis in self.sweep]
+        return [dict(zip(names, combo)) for combo in itertools.product(*(a.values for a in self.sweep))]
+
+    def resolved(self) -> dict:
+        """Every parameter with its unit, as written to ``parameters.json``."""
+        out: dict = {}
+        for table, fields in SCHEMA.items():
+            out[table] = {}
+            for key, spec in fields.items():
+                value = self.values[table][key]
+                if spec.kind == "quantity":
+                    out[table][key] = quantity_str(value, _internal_unit(spec))
+                elif spec.kind == "quantity_list":
+                    out[table][key] = [quantity_str(v, _internal_unit(spec)) for v in value]
+                elif spec.kind == "filters":
+                    out[table][key] = [{"material": m, "thickness": quantity_str(t, "um")} for m, t in value]
+                else:
+                    out[table][key] = value
+        return out
+
+
+def _internal_unit(spec: Field) -> str:
+    """Internal unit for a field: lengths in um whatever the file's display unit."""
+    if spec.unit in ("mm", "nm", "cm"):
+        return "um"
+    return spec.unit
+
+
+def load_scenario(path: str | os.PathLike) -> Scenario:
+    """Read and validate a scenario file.
+
+    Raises
+    ------
+    ScenarioError
+        For a missing file, invalid TOML, or any invalid key/value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"scenario file {path}: not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario file {path}: invalid TOML ({exc})") from None
+    try:
+        return parse_scenario(data, path=path)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path.name}: {exc}") from None
+
+
+def parse_scenario(data: dict, *, path: Path | None = None, allow_sweep: bool = True) -> Scenario:
+    """Validate a scenario given as a dict (parsed TOML)."""
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a table of tables")
+    unknown = set(data) - set(SCHEMA) - {"sweep"}
+    for table in sorted(unknown):
+        raise ScenarioError(f"[{table}]: unknown table{_suggest(table, list(SCHEMA) + ['sweep'])}; "
+                            f"known tables: {', '.join(SCHEMA)}, sweep")
+    values: dict = {}
+    raw: dict = {}
+    for table, fields in SCHEMA.items():
+        given = data.get(table, {})
+        if not isinstance(given, dict):
+            raise ScenarioError(f"[{table}] must be a table, got {given!r}")
+        for key in given:
+            if key not in fields:
+                raise ScenarioError(f"{table}.{key}: unknown key{_suggest(key, fields)}; "
+                                    f"known keys of [{table}]: {', '.join(fields)}")
+        values[table] = {}
+        raw[table] = {}
+        for key, spec in fields.items():
+            value = given.get(key, spec.default)
+            raw[table][key] = copy.deepcopy(value)
+            values[table][key] = convert_value(f"{table}.{key}", value, spec)
+    _check_cross_constraints(values)
+    sweep = ()
+    if "sweep" in data:
+        if not allow_sweep:
+            raise ScenarioError("[sweep] is not allowed here")
+        sweep = _parse_sweep(data["sweep"], raw)
+        raw["sweep"] = copy.deepcopy(data["sweep"])
+    return Scenario(values=values, raw=raw, sweep=sweep, path=path)
+
+
+def convert_value(key: str, value: Any, spec: Field) -> Any:
+    """Convert one file value to its internal form, raising ScenarioError naming ``key``."""
+    try:
+        return _convert(key, value, spec)
+    except UnitError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def _convert(key: str, value: Any, spec: Field) -> Any:
+    kind = spec.kind
+    if kind == "quantity":
+        return _quantity(key, value, spec)
+    if kind == "quantity_list":
+        if not isinstance(value, list):
+            raise ScenarioError(f"{key}: expected a list of quantities like [\"1 um\", \"2 um\"], got {value!r}")
+        return [_quantity(f"{key}[{i}]", v, spec) for i, v in enumerate(value)]
+    if kind in ("number", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(f"{key}: expected a number, got {value!r}")
+        if kind == "int" and not float(value).is_integer():
+            raise ScenarioError(f"{key}: expected an integer, got {value!r}")
+        number = int(value) if kind == "int" else float(value)
+        if not np.isfinite(number):
+            raise ScenarioError(f"{key}: {value!r} is not a finite number")
+        _check_range(key, number, spec, unit="")
+        return number
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ScenarioError(f"{key}: expected a string, got {value!r}")
+        return value
+    if kind == "choice":
+        if value not in spec.choices:
+            raise ScenarioError(f"{key}: {value!r} is not one of {', '.join(spec.choices)}")
+        return value
+    if kind == "filters":
+        if not isinstance(value, list):
+            raise ScenarioError(f"{key}: expected a list of {{material, thickness}} tables, got {value!r}")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or set(item) != {"material", "thickness"}:
+                raise ScenarioError(f"{key}[{i}]: expected {{material = \"Al\", thickness = \"0.1 mm\"}}, "
+                                    f"got {item!r}")
+            out.append((str(item["material"]),
+                        to_float(item["thickness"], "um", key=f"{key}[{i}].thickness", min_value=0.0)))
+        return out
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _quantity(key: str, value: Any, spec: Field) -> float:
+    unit = spec.unit
+    internal = _internal_unit(spec)
+    # A quantity must carry its unit, except dimensionless ones.
+    magnitude = to_float(value, internal, key=key)
+    _check_range(key, magnitude, spec, unit=internal, shown=value)
+    return magnitude
+
+
+def _check_range(key, number, spec: Field, *, unit: str, shown=None) -> None:
+    shown = number if shown is None else shown
+    scale = 1.0
+    if spec.unit in ("mm", "cm", "nm") and unit == "um":
+        scale = {"mm": 1000.0, "cm": 1e4, "nm": 1e-3}[spec.unit]
+    lo = None if spec.min is None else spec.min * scale
+    hi = None if spec.max is None else spec.max * scale
+    if lo is not None and (number < lo or (number == lo and not spec.inclusive_min)):
+        op = ">=" if spec.inclusive_min else ">"
+        raise ScenarioError(f"{key}: {shown!r} is out of range; must be {op} {spec.min:g} {spec.unit or ''}".rstrip())
+    if hi is not None and number > hi:
+        raise ScenarioError(f"{key}: {shown!r} is out of range; must be <= {spec.max:g} {spec.unit or ''}".rstrip())
+
+
+def _check_cross_constraints(values: dict) -> None:
+    na = values["optics"]["na"]
+    n = values["scintillator"]["refractive_index"]
+    if na >= n:
+        raise ScenarioError(
+            f"optics.na: {na:g} must be below the scintillator's refractive index "
+            f"(scintillator.refractive_index = {n:g}); light beyond it is trapped by total reflection"
+        )
+    cam = values["camera"]
+    for roi, full in (("roi_rows", "rows"), ("roi_cols", "cols")):
+        if cam[roi] > cam[full]:
+            raise ScenarioError(f"camera.{roi}: {cam[roi]} exceeds the sensor's camera.{full} = {cam[full]}")
+    if values["geometry"]["mode"] == "projection" and values["geometry"]["n_views"] != 1:
+        values["geometry"]["n_views"] = 1  # one view is what "projection" means
+    height = values["object"]["height"]
+    if height >= values["geometry"]["source_distance"]:
+        raise ScenarioError(
+            f"object.height: {height:g} um puts the object at or beyond the source "
+            f"(geometry.source_distance = {values['geometry']['source_distance']:g} um)"
+        )
+
+
+def _parse_sweep(sweep: Any, raw: dict) -> tuple[SweepAxis, ...]:
+    if not isinstance(sweep, dict) or not sweep:
+        raise ScenarioError("[sweep] must map \"table.key\" to a list of values or {start, stop, num}")
+    axes = []
+    for path, spec_values in sweep.items():
+        table, key = _split_path(path, where="sweep")
+        spec = SCHEMA[table][key]
+        if isinstance(spec_values, dict):
+            values = _expand_range(f"sweep.{path}", spec_values, spec)
+        elif isinstance(spec_values, list) and spec_values:
+            values = list(spec_values)
+        else:
+            raise ScenarioError(f"sweep.{path}: expected a non-empty list of values or "
+                                f"{{start, stop, num}}, got {spec_values!r}")
+        for i, v in enumerate(values):
+            convert_value(f"sweep.{path}[{i}]", v, spec)  # every point valid up front
+            trial = copy.deepcopy(raw)
+            trial[table][key] = v
+            try:
+                parse_scenario(trial, allow_sweep=False)
+            except ScenarioError as exc:
+                raise ScenarioError(f"sweep.{path}[{i}] = {v!r}: {exc}") from None
+        axes.append(SweepAxis(path=path, values=tuple(values)))
+    return tuple(axes)
+
+
+def _split_path(path: str, *, where: str) -> tuple[str, str]:
+    table, _, key = path.partition(".")
+    if table not in SCHEMA or not key:
+        raise ScenarioError(f"{where}: {path!r} does not name a parameter; write \"table.key\" with a "
+                            f"table among {', '.join(SCHEMA)}{_suggest(table, SCHEMA)}")
+    if key not in SCHEMA[table]:
+        raise ScenarioError(f"{where}: {path!r} is not a parameter of [{table}]"
+                            f"{_suggest(key, SCHEMA[table])}; known: {', '.join(SCHEMA[table])}")
+    return table, key
+
+
+def _expand_range(key: str, spec_values: dict, spec: Field) -> list:
+    if set(spec_values) - {"start", "stop", "num", "log"} or not {"start", "stop", "num"} <= set(spec_values):
+        raise ScenarioError(f"{key}: a range needs exactly start, stop, num (and optional log), "
+                            f"got {sorted(spec_values)}")
+    num = spec_values["num"]
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise ScenarioError(f"{key}.num: expected a positive integer, got {num!r}")
+    if spec.kind == "quantity":
+        unit = spec.unit
+        start = to_float(spec_values["start"], unit, key=f"{key}.start")
+        stop = to_float(spec_values["stop"], unit, key=f"{key}.stop")
+        grid = np.geomspace(start, stop, num) if spec_values.get("log") else np.linspace(start, stop, num)
+        return [quantity_str(float(v), unit) for v in grid]
+    if spec.kind in ("number", "int"):
+        start, stop = float(spec_values["start"]), float(spec_values["stop"])
+        grid = np.geomspace(start, stop, num) if spec_values.get("log") else np.linspace(start, stop, num)
+        if spec.kind == "int":
+            return sorted({int(round(v)) for v in grid})
+        return [float(v) for v in grid]
+    raise ScenarioError(f"{key}: a {{start, stop, num}} range needs a numeric parameter")
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,194 @@
+"""The scenario schema: every key a scenario file may hold, its unit, range and default.
+
+One table per part of the system. Each default carries its source: the paper
+(Jeong et al., "Sub-micron resolution optical-lens coupled X-ray image system
+via deep learning"), a datasheet, or "assumed because ...". Values in scenario
+files are strings with units (``"40 um"``); inside they become floats in the
+internal units (um, keV, kV, mA, s, deg; see :mod:`physics.units`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PAPER = "paper (Jeong et al., KAIST)"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scenario key.
+
+    kind is one of: "quantity" (unit string required), "number", "int", "str",
+    "choice", "bool", "quantity_list" (list of unit strings), "filters"
+    (list of {material, thickness} tables).
+    """
+
+    kind: str
+    default: Any
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    inclusive_min: bool = True
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+    source: str = ""
+
+
+def Q(default, unit, doc, source, *, min=None, max=None, inclusive_min=True):  # noqa: N802, A002
+    return Field("quantity", default, unit=unit, min=min, max=max, inclusive_min=inclusive_min,
+                 doc=doc, source=source)
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "scenario": {
+        "name": Field("str", "unnamed", doc="short name, used in reports"),
+        "question": Field("str", "", doc="the design question the scenario answers"),
+        "seed": Field("int", 0, min=0, doc="seed of every random draw (noise, phantoms, training)"),
+        "default": Field("bool", False, doc="marks the shipped default scenario"),
+    },
+    "source": {
+        "target": Field("choice", "W", choices=("W", "Mo", "Rh", "Cu", "Ag", "Au", "Cr"),
+                        doc="anode material", source=PAPER),
+        "kvp": Q("50 kV", "kV", "tube voltage", PAPER, min=30.0, max=300.0),
+        "current": Q("1 mA", "mA", "tube current", PAPER, min=0.0, inclusive_min=False),
+        "anode_angle": Q("12 deg", "deg", "anode angle",
+                         "assumed: SpekPy's default; the tube datasheet value is not in the paper",
+                         min=0.0, max=90.0, inclusive_min=False),
+        "focal_spot_shape": Field("choice", "gaussian",
+                                  choices=("gaussian", "disc", "ellipse"),
+                                  doc="focal-spot intensity distribution",
+                                  source="assumed: a Gaussian is the usual micro-focus model"),
+        "focal_spot_size": Q("40 um", "um", "focal-spot size (FWHM for gaussian, diameter for disc)",
+                             "paper gives 30-55 um; 40 um assumed as a mid value",
+                             min=0.0, max=5000.0, inclusive_min=False),
+        "spectrum_file": Field("str", "", doc="optional measured spectrum (two columns: keV, photons "
+                                              "per bin per sr for the exposure); replaces SpekPy"),
+    },
+    "spectrum": {
+        "bin_width": Q("1 keV", "keV", "energy bin width",
+                       "assumed: 1 keV resolves the W L lines well enough for transmission sums",
+                       min=0.05, max=5.0),
+        "window_material": Field("str", "Be", doc="tube exit window", source="usual for micro-focus tubes"),
+        "window_thickness": Q("200 um", "um", "tube window thickness",
+                              "assumed: typical Be window of micro-focus tubes (150-300 um)", min=0.0),
+        "air_path": Field("bool", True, doc="filter by the air between source and scintillator"),
+        "filters": Field("filters", [], doc="extra filters: [{material='Al', thickness='0.1 mm'}]"),
+    },
+    "object": {
+        "phantom": Field("choice", "chart_stack",
+                         choices=("chart", "chart_stack", "edge", "siemens_star", "microstructure"),
+                         doc="what is imaged"),
+        "line_widths": Field("quantity_list", ["1 um", "2 um", "3 um"], unit="um",
+                             min=0.4, max=15.0, doc="line widths of the chart groups (0.4-15 um)",
+                             source="paper: 1, 2 and 3 um groups of the JIMA RT RC-04 chart"),
+        "n_lines": Field("int", 5, min=2, max=50, doc="lines per group"),
+        "material": Field("str", "Au", doc="absorber material of the chart/edge/star",
+                          source="assumed: JIMA RC charts are gold patterns"),
+        "thickness": Q("1 um", "um", "absorber thickness",
+                       "assumed: sub-micron to micron gold patterns are typical of JIMA RC charts",
+                       min=0.0, inclusive_min=False),
+        "height": Q("50 um", "um", "height of the chart plane above the scintillator",
+                    "assumed: chart lying on a thin membrane just above the screen", min=0.0),
+        "edge_angle": Q("5 deg", "deg", "slanted-edge angle from the detector columns",
+                        "ISO 12233 recommends about 5 degrees", min=1.0, max=45.0),
+        "field_of_view": Q("0 um", "um", "side of the phantom field (0 = the simulated detector ROI)",
+                           "derived from the camera ROI by default", min=0.0),
+    },
+    "geometry": {
+        "mode": Field("choice", "tomosynthesis", choices=("tomosynthesis", "projection"),
+                      doc="tube on an arc around the scintillator centre, or one view", source=PAPER),
+        "source_distance": Q("50 mm", "um", "focal spot to scintillator-centre distance (arc radius)",
+                             "assumed: compact bench set-up; the paper does not give it",
+                             min=0.0, inclusive_min=False),
+        "n_views": Field("int", 21, min=1, max=721, doc="number of views on the arc",
+                         source="assumed: the paper does not give it"),
+        "arc": Q("40 deg", "deg", "total arc angle of the tube", "assumed: typical tomosynthesis arc",
+                 min=0.0, max=170.0),
+        "slice_heights": Field("quantity_list", [], unit="um", min=0.0,
+                               doc="heights to reconstruct (empty = the phantom's planes)"),
+    },
+    "scintillator": {
+        "material": Field("str", "ZnWO4", doc="screen material",
+                          source="paper ref. [1]: nano-polycrystalline ZnWO4 thin film"),
+        "thickness": Q("10 um", "um", "screen thickness",
+                       "assumed: thin-film screen of the paper's ref. [1] order of magnitude",
+                       min=0.0, max=2000.0, inclusive_min=False),
+        "light_yield": Q("9.5 1/keV", "1/keV", "optical photons per keV absorbed",
+                         "ZnWO4: about 9500 ph/MeV (Martin & Koch 2006 list ~ 9-10 ph/keV)",
+                         min=0.0, inclusive_min=False),
+        "emission_wavelength": Q("490 nm", "nm", "peak emission wavelength",
+                                 "ZnWO4 emission peak ~ 480-490 nm", min=200.0, max=1100.0),
+        "refractive_index": Field("number", 2.2, min=1.0, doc="refractive index at emission",
+                                  source="ZnWO4 n ~ 2.1-2.3 in the visible"),
+        "focus_depth": Field("number", 0.5, min=0.0, max=1.0,
+                             doc="objective focus plane as a fraction of the screen thickness "
+                                 "(0 = X-ray entrance face, 1 = exit face towards the objective)",
+                             source="assumed: focus at mid-depth"),
+        "substrate": Field("str", "SiO2", doc="substrate the screen is deposited on"),
+        "substrate_thickness": Q("170 um", "um", "substrate thickness",
+                                 "assumed: coverslip-like substrate", min=0.0),
+    },
+    "optics": {
+        "magnification": Field("number", 20.0, min=0.0, inclusive_min=False,
+                               doc="nominal objective magnification", source=PAPER),
+        "design_tube_lens": Q("200 mm", "mm", "tube-lens focal length the objective is designed for",
+                              PAPER, min=0.0, inclusive_min=False),
+        "tube_lens": Q("160 mm", "mm", "tube-lens focal length used", PAPER,
+                       min=0.0, inclusive_min=False),
+        "na": Field("number", 0.42, min=0.0, max=1.7, inclusive_min=False, doc="numerical aperture",
+                    source="assumed: Mitutoyo M Plan Apo 20x (NA 0.42), a common infinity-corrected 20x"),
+        "transmission": Field("number", 0.9, min=0.0, max=1.0, inclusive_min=False,
+                              doc="objective + tube-lens transmission at the emission wavelength",
+                              source="assumed: typical visible transmission of a plan apochromat"),
+    },
+    "camera": {
+        "pixel": Q("6.5 um", "um", "camera pixel pitch", PAPER + "; pco.edge 4.2 datasheet",
+                   min=0.0, inclusive_min=False),
+        "rows": Field("int", 2048, min=1, doc="sensor rows", source="pco.edge 4.2 datasheet"),
+        "cols": Field("int", 2048, min=1, doc="sensor columns", source="pco.edge 4.2 datasheet"),
+        "roi_rows": Field("int", 0, min=0, doc="rows of the simulated region of interest (0 = all)"),
+        "roi_cols": Field("int", 0, min=0, doc="columns of the simulated region of interest (0 = all)"),
+        "qe": Field("number", 0.72, min=0.0, max=1.0, inclusive_min=False,
+                    doc="quantum efficiency at the emission wavelength",
+                    source="pco.edge 4.2 datasheet QE curve, ~72 % at 490 nm"),
+        "full_well": Field("number", 30000.0, min=1.0, doc="full-well capacity, e-",
+                           source="pco.edge 4.2 datasheet"),
+        "gain": Field("number", 0.46, min=0.0, inclusive_min=False, doc="conversion gain, e-/ADU",
+                      source="pco.edge 4.2 datasheet"),
+        "read_noise": Field("number", 1.4, min=0.0, doc="read noise, e- rms",
+                            source="pco.edge 4.2 datasheet (rolling shutter, median ~0.9-1.4 e-)"),
+        "dark_current": Field("number", 0.5, min=0.0, doc="dark current, e-/pixel/s",
+                              source="pco.edge 4.2 datasheet (+5 C sensor)"),
+        "offset": Field("number", 100.0, min=0.0, doc="digital offset, ADU",
+                        source="pco.edge 4.2 (typical 100 ADU)"),
+        "bits": Field("int", 16, min=8, max=16, doc="ADC bit depth", source="paper: 16-bit"),
+    },
+    "acquisition": {
+        "exposure": Q("10 s", "s", "exposure time per view",
+                      "assumed: long exposures are needed at this photon budget",
+                      min=0.0, inclusive_min=False),
+        "oversample": Field("int", 2, min=1, max=8,
+                            doc="field samples per pixel side before pixel integration"),
+        "noise": Field("bool", True, doc="add quantum, optical and camera noise"),
+        "flat_field": Field("bool", True, doc="divide by a noiseless open-field image"),
+    },
+    "reconstruction": {
+        "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "grad"),
+                        doc="reconstruction algorithm"),
+        "iterations": Field("int", 10, min=1, max=10000, doc="iterations of iterative methods"),
+    },
+    "learn": {
+        "scale": Field("int", 2, min=2, max=4, doc="super-resolution factor"),
+        "checkpoint": Field("str", "", doc="checkpoint folder (empty = the shipped default or train one)"),
+        "train_steps": Field("int", 0, min=0, doc="train a model this many steps if none fits (0 = never)"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One swept parameter: ``table.key`` and its values (as written in the file)."""
+
+    path: str
+    values: tuple = field(default_factory=tuple)
