@@ -129,7 +129,6 @@ def measure_noise(image, roi) -> NoiseResult:
     if values.size < MIN_PIXELS:
         raise ValueError(f"roi: {values.size} pixels is too few for a noise fit; "
                          f"need at least {MIN_PIXELS}")
-    lo_hi = normalization_range(img)
     median = float(np.median(values))
     robust = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
     if robust == 0.0:  # mostly one value, e.g. integer data with tiny noise
@@ -137,6 +136,7 @@ def measure_noise(image, roi) -> NoiseResult:
     if not robust > 0:
         raise ValueError(f"roi: all {values.size} pixels have the value {median:g}; "
                          "no noise to measure")
+    lo_hi = normalization_range(img)
     half = WINDOW_ROBUST_SIGMAS * robust
     inside = values[np.abs(values - median) <= half]
     edges = _bin_edges(inside, median - half, median + half, robust,
