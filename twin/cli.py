@@ -15,6 +15,10 @@ import sys
 COMMANDS = {
     "simulate": "simulate",
     "measure": "measure",
+    "dataset": "dataset",
+    "train": "train",
+    "enhance": "enhance",
+    "evaluate": "evaluate",
 }
 
 

@@ -1,0 +1,161 @@
+"""Checkpoints: a folder with ``checkpoint.json`` (what the model is) and a state file.
+
+Format (safe, no pickle): the state is an ``.npz`` of named arrays (parameters,
+optimiser state, RNG key, step), loaded with ``allow_pickle=False``; the JSON holds
+the model configuration, scale, degradation parameters, training settings and the
+name of the current state file. Writing is atomic: the new state file is written under
+a temporary name and renamed, then ``checkpoint.json`` (the commit point) is replaced
+atomically, then the previous state file is removed. A killed run therefore always
+leaves a consistent checkpoint. Loading needs no flags: everything needed to rebuild
+the model is in the JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from physics.imageio import ImageFileError, atomic_path, read_json, write_json
+
+from .degrade import Degradation
+from .model import ModelConfig, VDSRTransposed, create_model
+
+FORMAT = "xray-lens-twin/learn-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes
+    ----------
+    model : VDSRTransposed
+        The network with its trained parameters.
+    config : ModelConfig
+    degradation : Degradation
+        The degradation the model was trained for (its ``scale`` equals ``config.scale``).
+    step : int
+        Training steps done.
+    info : dict
+        The whole ``checkpoint.json`` (training settings, metrics, data set).
+    arrays : dict
+        Every stored array by name (parameters ``params/...``, ``opt/...``, ``rng``).
+    path : Path or None
+    """
+
+    model: VDSRTransposed
+    config: ModelConfig
+    degradation: Degradation
+    step: int
+    info: dict
+    arrays: dict = field(repr=False)
+    path: Path | None = None
+
+    @property
+    def scale(self) -> int:
+        return self.config.scale
+
+
+def flatten(tree, prefix: str) -> dict[str, np.ndarray]:
+    """Pytree -> {"prefix/keypath": array}, in a stable order."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {f"{prefix}/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in leaves}
+
+
+def unflatten(template, arrays: dict, prefix: str):
+    """Fill the structure of ``template`` with ``arrays`` written by :func:`flatten`."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    out = []
+    for p, v in leaves:
+        name = f"{prefix}/{jax.tree_util.keystr(p)}"
+        if name not in arrays:
+            raise ImageFileError(f"checkpoint: array {name!r} is missing")
+        a = arrays[name]
+        if a.shape != np.shape(v):
+            raise ImageFileError(f"checkpoint: array {name!r} has shape {a.shape}, "
+                                 f"expected {np.shape(v)}")
+        out.append(jnp.asarray(a, dtype=jnp.asarray(v).dtype))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, step: int,
+                    arrays: dict | None = None, info: dict | None = None) -> Path:
+    """Write a checkpoint folder atomically (see module docstring).
+
+    ``arrays`` adds named arrays beside the parameters (optimiser state, RNG key).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if degradation.scale != model.config.scale:
+        raise ValueError(f"scale: model scale {model.config.scale} != degradation scale "
+                         f"{degradation.scale}")
+    params = nnx.state(model, nnx.Param)
+    payload = {**flatten(params.to_pure_dict(), "params"), **(arrays or {})}
+    state_name = f"state-{int(step):08d}.npz"
+    with atomic_path(folder / state_name) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **payload)
+    json_path = folder / "checkpoint.json"
+    old = read_json(json_path).get("state_file") if json_path.exists() else None
+    write_json(json_path, {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(), "scale": model.config.scale,
+        "degradation": degradation.to_dict(), "step": int(step), "state_file": state_name,
+        **(info or {}),
+    })
+    if old and old != state_name:
+        (folder / old).unlink(missing_ok=True)
+    return folder
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Load a checkpoint folder (or its ``checkpoint.json``) written by :func:`save_checkpoint`."""
+    path = Path(path)
+    folder = path.parent if path.name == "checkpoint.json" else path
+    json_path = folder / "checkpoint.json"
+    if not json_path.is_file():
+        raise ImageFileError(f"{path}: not a checkpoint (no checkpoint.json)")
+    info = read_json(json_path)
+    if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
+        raise ImageFileError(f"{json_path}: unknown checkpoint format "
+                             f"{info.get('format')!r} v{info.get('format_version')!r}")
+    config = ModelConfig.from_dict(info["model"])
+    degradation = Degradation.from_dict(info["degradation"])
+    state_path = folder / info["state_file"]
+    if not state_path.is_file():
+        raise ImageFileError(f"{state_path}: state file named in checkpoint.json is missing")
+    try:
+        with np.load(state_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ImageFileError(f"{state_path}: unreadable state file ({exc})") from None
+    model = create_model(config)
+    params = nnx.state(model, nnx.Param)
+    restored = unflatten(params.to_pure_dict(), arrays, "params")
+    params.replace_by_pure_dict(restored)
+    nnx.update(model, params)
+    return Checkpoint(model=model, config=config, degradation=degradation, step=int(info["step"]),
+                      info=info, arrays=arrays, path=folder)
+
+
+def default_checkpoint_path() -> Path:
+    """The checkpoint shipped with the package (``learn/default_checkpoint``)."""
+    return Path(__file__).resolve().parent / "default_checkpoint"
+
+
+def resolve_checkpoint(checkpoint) -> Checkpoint:
+    """Accept a :class:`Checkpoint`, a path, or None (the shipped default)."""
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    if checkpoint is None:
+        checkpoint = default_checkpoint_path()
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise ValueError(f"checkpoint: expected a path or Checkpoint, got {type(checkpoint).__name__}")
+    return load_checkpoint(checkpoint)

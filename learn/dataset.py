@@ -1,0 +1,230 @@
+"""Training data sets on disk: shards of (sharp HR, degraded LR) image pairs + a manifest.
+
+Layout of a data set folder::
+
+    manifest.json          parameters, sources, counts, shard list (written first and last)
+    train-00000.npz ...    arrays ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s), float32
+    val-00000.npz ...      the held-out split (never used for gradient steps)
+
+Shards are ``.npz`` files (no pickle) written atomically; re-running the same command
+skips shards that are already complete, so an interrupted run resumes. Everything
+random is drawn from ``seed`` through ``jax.random.fold_in``, item by item, so a data
+set is the same bit for bit whatever the shard order or interruption history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from physics.imageio import ImageFileError, atomic_path, read_json, write_json
+
+from .degrade import Degradation, degrade
+from .intensity import list_images, normalize, read_grey
+from .synthetic import render_scenes
+
+FORMAT_VERSION = 1
+SPLITS = ("train", "val")
+_SPLIT_ID = {"train": 0, "val": 1}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One split of a data set in memory: ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s)."""
+
+    hr: np.ndarray
+    lr: np.ndarray
+    degradation: Degradation
+    manifest: dict
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xray-lens-twin")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _plan(n_synthetic, image_dir, hr_size, val_fraction, seed):
+    """List every item as (split, source) where source is ("synthetic", i) or (file, y, x)."""
+    items = {"train": [], "val": []}
+    n_val = int(round(n_synthetic * val_fraction))
+    items["train"] += [("synthetic", i) for i in range(n_synthetic - n_val)]
+    items["val"] += [("synthetic", i) for i in range(n_val)]
+    files = []
+    if image_dir is not None:
+        crops = []
+        for path in list_images(image_dir):
+            h, w = read_grey(path).shape
+            if h < hr_size or w < hr_size:
+                raise ImageFileError(f"{path}: image {h}x{w} is smaller than hr_size={hr_size}")
+            files.append({"name": path.name, "shape": [h, w]})
+            for y in range(0, h - hr_size + 1, hr_size):
+                for x in range(0, w - hr_size + 1, hr_size):
+                    crops.append((path.name, y, x))
+        order = np.asarray(jax.random.permutation(jax.random.PRNGKey(seed), len(crops)))
+        n_val = int(round(len(crops) * val_fraction))
+        items["val"] += [crops[i] for i in order[:n_val]]
+        items["train"] += [crops[i] for i in order[n_val:]]
+    return items, files
+
+
+def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
+                 image_dir=None, hr_size: int = 192, shard_size: int = 64,
+                 val_fraction: float = 0.1, seed: int = 0, progress=None) -> dict:
+    """Write (or finish writing) a data set folder; return its manifest.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Destination folder (created). If it already holds a manifest, the parameters
+        must match and finished shards are skipped.
+    degradation : Degradation
+        Scale, blur sigma (LR px) and noise sigma (normalised units).
+    n_synthetic : int
+        Number of synthetic scenes (:func:`learn.synthetic.render_scene`), both splits.
+    image_dir : path-like, optional
+        Folder of the user's own sharp optical images (TIFF/PNG, grey or RGB), cut into
+        non-overlapping ``hr_size`` crops; each image is normalised as a whole.
+    hr_size : int
+        Side of each sharp image in HR pixels (a multiple of the scale).
+    shard_size : int
+        Images per shard file.
+    val_fraction : float
+        Fraction held out for validation (synthetic: separate random stream).
+    seed : int
+        Seed for scenes, crop split and noise.
+    progress : callable, optional
+        ``progress(n_done_increment, info)``; called once per shard.
+    """
+    out_dir = Path(out_dir)
+    s = degradation.scale
+    if not (isinstance(n_synthetic, int) and n_synthetic >= 0):
+        raise ValueError(f"n_synthetic: must be an integer >= 0, got {n_synthetic!r}")
+    if not (isinstance(hr_size, int) and hr_size >= 4 * s and hr_size % s == 0):
+        raise ValueError(f"hr_size: must be a multiple of scale {s} and >= {4 * s}, got {hr_size!r}")
+    if not (isinstance(shard_size, int) and shard_size >= 1):
+        raise ValueError(f"shard_size: must be a positive integer, got {shard_size!r}")
+    if not (0.0 <= val_fraction < 1.0):
+        raise ValueError(f"val_fraction: must be in [0, 1), got {val_fraction!r}")
+    if n_synthetic == 0 and image_dir is None:
+        raise ValueError("sources: give n_synthetic > 0 and/or image_dir")
+
+    items, files = _plan(n_synthetic, image_dir, hr_size, val_fraction, seed)
+    params = {
+        "format_version": FORMAT_VERSION,
+        "degradation": degradation.to_dict(),
+        "seed": int(seed),
+        "hr_size": hr_size,
+        "shard_size": shard_size,
+        "val_fraction": float(val_fraction),
+        "sources": {"n_synthetic": n_synthetic,
+                    "image_dir": None if image_dir is None else os.fspath(Path(image_dir).resolve()),
+                    "files": files},
+    }
+    manifest_path = out_dir / "manifest.json"
+    if manifest_path.exists():
+        old = read_json(manifest_path)
+        old_params = {k: old.get(k) for k in params}
+        if old_params != params:
+            diff = sorted(k for k in params if old_params[k] != params[k])
+            raise ValueError(f"{out_dir}: holds a data set made with different parameters "
+                             f"({', '.join(diff)}); use a new folder")
+    shards = []
+    for split in SPLITS:
+        lst = items[split]
+        for j in range(math.ceil(len(lst) / shard_size)):
+            shards.append({"split": split, "file": f"{split}-{j:05d}.npz",
+                           "items": lst[j * shard_size:(j + 1) * shard_size],
+                           "first_index": j * shard_size})
+    manifest = {**params, "code_version": code_version(), "complete": False,
+                "counts": {sp: len(items[sp]) for sp in SPLITS},
+                "shards": [{"split": sh["split"], "file": sh["file"], "count": len(sh["items"])}
+                           for sh in shards]}
+    write_json(manifest_path, manifest)
+
+    key = jax.random.PRNGKey(seed)
+    cache = {}
+    for sh, entry in zip(shards, manifest["shards"]):
+        path = out_dir / sh["file"]
+        if path.exists() and _shard_ok(path, len(sh["items"])):
+            entry["sha256"] = _sha256(path)
+            if progress:
+                progress(1, f"{sh['file']} (kept)")
+            continue
+        hr = _render_items(key, sh, hr_size, image_dir, cache)
+        noise_key = jax.random.fold_in(jax.random.fold_in(key, 1000 + _SPLIT_ID[sh["split"]]),
+                                       sh["first_index"])
+        keys = jax.random.split(noise_key, len(hr))
+        lr = np.stack([np.asarray(degrade(k, x, degradation)) for k, x in zip(keys, hr)])
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, hr=hr.astype(np.float32), lr=lr.astype(np.float32))
+        entry["sha256"] = _sha256(path)
+        if progress:
+            progress(1, sh["file"])
+    manifest["complete"] = True
+    write_json(manifest_path, manifest)
+    return manifest
+
+
+def _render_items(key, shard, hr_size, image_dir, cache):
+    items = shard["items"]
+    if items[0][0] == "synthetic":
+        stream = jax.random.fold_in(key, _SPLIT_ID[shard["split"]])
+        raw = np.asarray(render_scenes(stream, [i for _, i in items], (hr_size, hr_size)))
+        return np.stack([normalize(x)[0] for x in raw])
+    out = []
+    for name, y, x in items:
+        if name not in cache:
+            cache.clear()  # keep one decoded image in memory
+            cache[name] = normalize(read_grey(Path(image_dir) / name))[0]
+        out.append(cache[name][y:y + hr_size, x:x + hr_size])
+    return np.stack(out)
+
+
+def _shard_ok(path: Path, count: int) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["hr"].shape[0] == count and z["lr"].shape[0] == count
+    except Exception:  # a damaged shard is simply rewritten
+        return False
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_dataset(folder, split: str = "train") -> Dataset:
+    """Load one split of a complete data set folder into memory."""
+    folder = Path(folder)
+    if split not in SPLITS:
+        raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
+    manifest = read_json(folder / "manifest.json")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ImageFileError(f"{folder}: data set format {manifest.get('format_version')!r} "
+                             f"is not {FORMAT_VERSION}")
+    if not manifest.get("complete"):
+        raise ImageFileError(f"{folder}: data set is incomplete; re-run `twin dataset` to finish it")
+    hrs, lrs = [], []
+    for entry in manifest["shards"]:
+        if entry["split"] != split:
+            continue
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise ImageFileError(f"{path}: shard listed in the manifest is missing")
+        with np.load(path, allow_pickle=False) as z:
+            hrs.append(z["hr"])
+            lrs.append(z["lr"])
+    if not hrs:
+        raise ImageFileError(f"{folder}: has no {split!r} images")
+    return Dataset(hr=np.concatenate(hrs), lr=np.concatenate(lrs),
+                   degradation=Degradation.from_dict(manifest["degradation"]), manifest=manifest)

@@ -1,0 +1,262 @@
+"""Training: optax AdamW, gradient-norm clipping, jit-compiled step, exact resume.
+
+Every step draws its batch (image index, LR patch position, one of the 8 flips/
+rotations) from ``fold_in(key(seed), step)``, so the random stream is a function of
+the step number alone: a resumed run (parameters, optimiser state, key and step
+restored from the checkpoint) takes exactly the steps an uninterrupted run takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from .checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from .dataset import load_dataset
+from .metrics import psnr, ssim
+from .model import ModelConfig, bicubic_up, create_model
+
+LOSSES = ("l1", "l2")
+DECAYS = ("none", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings.
+
+    Attributes
+    ----------
+    steps : int
+        Total optimiser steps.
+    batch_size, patch_lr : int
+        Batch of ``batch_size`` LR patches of ``patch_lr`` x ``patch_lr`` pixels (HR
+        targets are ``scale`` times larger).
+    learning_rate : float
+        Peak AdamW learning rate; 1e-3 as in the paper being twinned.
+    weight_decay : float
+        AdamW decoupled weight decay; 1e-4 is optax's default (assumed, not tuned).
+    clip_norm : float
+        Global gradient-norm clipping threshold (VDSR relies on clipping to train
+        with a high learning rate; 1.0 assumed).
+    decay : str
+        ``"none"`` (constant) or ``"cosine"`` (to 1 % of the peak at ``steps``).
+    loss : str
+        ``"l1"`` (default) or ``"l2"``.
+    val_every, save_every : int
+        Validation and checkpoint intervals in steps.
+    seed : int
+        Initialisation and batch-sampling seed.
+    """
+
+    steps: int = 3000
+    batch_size: int = 16
+    patch_lr: int = 48
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    decay: str = "cosine"
+    loss: str = "l1"
+    val_every: int = 250
+    save_every: int = 250
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "patch_lr", "val_every", "save_every"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 1):
+                raise ValueError(f"{name}: must be a positive integer, got {v!r}")
+        for name in ("learning_rate", "clip_norm"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be a positive number, got {v!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: must be one of {LOSSES}, got {self.loss!r}")
+        if self.decay not in DECAYS:
+            raise ValueError(f"decay: must be one of {DECAYS}, got {self.decay!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    lr = (optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=0.01)
+          if cfg.decay == "cosine" else cfg.learning_rate)
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm),
+                       optax.adamw(lr, weight_decay=cfg.weight_decay))
+
+
+def _dihedral(x, t):
+    """One of the 8 flips/rotations of (..., H, W) square patches, chosen by traced ``t``."""
+    x = jnp.where(t % 2 == 1, jnp.swapaxes(x, -1, -2), x)
+    x = jnp.where((t // 2) % 2 == 1, jnp.flip(x, -1), x)
+    return jnp.where(t // 4 == 1, jnp.flip(x, -2), x)
+
+
+def sample_batch(key, hr, lr, *, batch_size: int, patch_lr: int, scale: int):
+    """Random aligned (LR, HR) patches with random flips/rotations (pure, jit-able)."""
+    n, h, w = lr.shape
+    k_i, k_y, k_x, k_t = jax.random.split(key, 4)
+    idx = jax.random.randint(k_i, (batch_size,), 0, n)
+    ys = jax.random.randint(k_y, (batch_size,), 0, h - patch_lr + 1)
+    xs = jax.random.randint(k_x, (batch_size,), 0, w - patch_lr + 1)
+    ts = jax.random.randint(k_t, (batch_size,), 0, 8)
+    p, ps = patch_lr, patch_lr * scale
+
+    def one(i, y, x, t):
+        a = jax.lax.dynamic_slice(lr[i], (y, x), (p, p))
+        b = jax.lax.dynamic_slice(hr[i], (y * scale, x * scale), (ps, ps))
+        return _dihedral(a, t), _dihedral(b, t)
+
+    return jax.vmap(one)(idx, ys, xs, ts)
+
+
+def make_train_step(graphdef, tx, cfg: TrainConfig, scale: int):
+    def loss_fn(params, x, y):
+        pred = nnx.merge(graphdef, params)(x)
+        err = pred - y
+        return jnp.mean(jnp.abs(err)) if cfg.loss == "l1" else jnp.mean(err ** 2)
+
+    @jax.jit
+    def step_fn(params, opt_state, rng, step, hr, lr):
+        x, y = sample_batch(jax.random.fold_in(rng, step), hr, lr, batch_size=cfg.batch_size,
+                            patch_lr=cfg.patch_lr, scale=scale)
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step_fn
+
+
+def make_predict(graphdef):
+    @jax.jit
+    def predict(params, x):
+        return nnx.merge(graphdef, params)(x)
+
+    return predict
+
+
+def validate(predict, params, hr, lr, scale: int, *, batch: int = 8) -> dict:
+    """Mean PSNR/SSIM of the model and of bicubic up-sampling on (hr, lr), border shaved."""
+    preds = np.concatenate([np.asarray(predict(params, jnp.asarray(lr[i:i + batch])))
+                            for i in range(0, len(lr), batch)])
+    bic = np.asarray(bicubic_up(jnp.asarray(lr)[..., None], scale)[..., 0])
+    return {"psnr": float(jnp.mean(psnr(preds, hr, shave=scale))),
+            "ssim": float(jnp.mean(ssim(preds, hr, shave=scale))),
+            "bicubic_psnr": float(jnp.mean(psnr(bic, hr, shave=scale)))}
+
+
+def train(data, out, *, model_config: ModelConfig | None = None,
+          train_config: TrainConfig | None = None, resume: bool = False,
+          max_val_images: int = 32, progress=None) -> dict:
+    """Train a model on a data set folder and write checkpoints to ``out``.
+
+    Parameters
+    ----------
+    data : path-like
+        Data set folder from :func:`learn.make_dataset` (uses its train and val splits).
+    out : path-like
+        Checkpoint folder (written every ``save_every`` steps and at the end).
+    model_config : ModelConfig, optional
+        Defaults to the ``"default"`` preset at the data set's scale. Its scale must
+        equal the data set's.
+    train_config : TrainConfig, optional
+    resume : bool
+        Continue the run in ``out`` exactly where it stopped (settings must match).
+    max_val_images : int
+        Validation uses the first ``max_val_images`` held-out images.
+    progress : callable, optional
+        ``progress(n_steps, info)`` after each step.
+
+    Returns
+    -------
+    dict
+        ``{"step", "loss", "val": {...}, "history": [...], "checkpoint": path}``.
+    """
+    from .model import preset
+
+    cfg = train_config or TrainConfig()
+    out = Path(out)
+    train_set = load_dataset(data, "train")
+    val_set = load_dataset(data, "val")
+    degradation = train_set.degradation
+    scale = degradation.scale
+    mcfg = model_config or preset("default", scale=scale)
+    if mcfg.scale != scale:
+        raise ValueError(f"scale: model scale {mcfg.scale} does not match the data set's "
+                         f"scale {scale} ({data})")
+    if cfg.patch_lr > min(train_set.lr.shape[1:]):
+        raise ValueError(f"patch_lr: {cfg.patch_lr} is larger than the data set's LR images "
+                         f"{train_set.lr.shape[1:]}")
+    tx = make_optimizer(cfg)
+    model = create_model(mcfg, seed=cfg.seed)
+    graphdef, state = nnx.split(model, nnx.Param)
+    params = state.to_pure_dict()
+    opt_state = tx.init(params)
+    rng = jax.random.PRNGKey(cfg.seed)
+    step, history = 0, []
+    if (out / "checkpoint.json").exists():
+        if not resume:
+            raise ValueError(f"{out}: already holds a checkpoint; pass resume=True (--resume) "
+                             f"to continue it or choose a new folder")
+        ck = load_checkpoint(out)
+        _check_same(ck.info, mcfg, cfg, degradation)
+        params = unflatten(params, ck.arrays, "params")
+        opt_state = unflatten(opt_state, ck.arrays, "opt")
+        rng = jnp.asarray(ck.arrays["rng"], dtype=rng.dtype)
+        step, history = ck.step, list(ck.info.get("history", []))
+    elif resume:
+        raise ValueError(f"{out}: no checkpoint to resume (checkpoint.json not found)")
+
+    step_fn = make_train_step(graphdef, tx, cfg, scale)
+    predict = make_predict(graphdef)
+    hr, lr = jnp.asarray(train_set.hr), jnp.asarray(train_set.lr)
+    vhr, vlr = val_set.hr[:max_val_images], val_set.lr[:max_val_images]
+    val = history[-1].get("val") if history else None
+    loss = float("nan")
+
+    def save():
+        m = nnx.merge(graphdef, params)
+        save_checkpoint(out, model=m, degradation=degradation, step=step,
+                        arrays={**flatten(opt_state, "opt"), "rng": np.asarray(rng)},
+                        info={"train": cfg.to_dict(), "data": str(Path(data).resolve()),
+                              "history": history})
+
+    while step < cfg.steps:
+        params, opt_state, loss_arr = step_fn(params, opt_state, rng, step, hr, lr)
+        step += 1
+        loss = float(loss_arr)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training diverged at step {step} (loss {loss})")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            val = validate(predict, params, vhr, vlr, scale)
+            history.append({"step": step, "loss": loss, "val": val})
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save()
+        if progress:
+            info = f"loss {loss:.4f}" + (f"  val PSNR {val['psnr']:.2f} dB "
+                                          f"(bicubic {val['bicubic_psnr']:.2f})" if val else "")
+            progress(1, info)
+    return {"step": step, "loss": loss, "val": val, "history": history, "checkpoint": str(out)}
+
+
+def _check_same(info, mcfg, cfg, degradation):
+    diffs = []
+    if info.get("model") != mcfg.to_dict():
+        diffs.append(f"model {info.get('model')} vs {mcfg.to_dict()}")
+    if info.get("train") != cfg.to_dict():
+        old = info.get("train") or {}
+        diffs += [f"{k} {old.get(k)!r} vs {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v]
+    if info.get("degradation") != degradation.to_dict():
+        diffs.append(f"degradation {info.get('degradation')} vs {degradation.to_dict()}")
+    if diffs:
+        raise ValueError("resume: the checkpoint was made with different settings: " + "; ".join(diffs))
