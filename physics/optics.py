@@ -42,6 +42,7 @@ cover-glass-corrected objective or a thin substrate is assumed).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -198,9 +199,9 @@ def collection_fraction(numerical_aperture, refractive_index):
             raise ValueError(
                 f"numerical_aperture {na:g} must be below the refractive index {n:g} of the medium"
             )
-    sin_in = numerical_aperture / refractive_index
-    cos_in = jnp.sqrt(1.0 - sin_in**2)
-    return 0.5 * (1.0 - cos_in)
+    sin2 = (numerical_aperture / refractive_index) ** 2
+    # (1 - cos)/2 written as sin^2 / (2 (1 + cos)): no cancellation at small NA in float32
+    return sin2 / (2.0 * (1.0 + jnp.sqrt(1.0 - sin2)))
 
 
 def fresnel_transmission(refractive_index, *, substrate_index=None, exit_index: float = 1.0):
@@ -302,6 +303,11 @@ def airy_psf(na, wavelength_um, *, pixel_um, size: int, supersample: int | None 
     """
     _check_psf_args(na, wavelength_um, pixel_um, size)
     s = supersample or 2 * supersampling_for(float(pixel_um), float(wavelength_um))
+    return _airy_impl(na, wavelength_um, pixel_um, size=size, s=s)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "s"))
+def _airy_impl(na, wavelength_um, pixel_um, *, size, s):
     sub = (jnp.arange(s) + 0.5) / s - 0.5
     centres = _centered_coords(size, 1.0)
     x = ((centres[:, None] + sub[None, :]) * pixel_um).reshape(-1)
@@ -361,10 +367,18 @@ def defocus_psf_stack(na, wavelength_um, defocus_um, *, refractive_index, pixel_
     if dz.ndim != 1:
         raise ValueError(f"defocus_um must be a scalar or 1D, got shape {dz.shape}")
     s = supersample or supersampling_for(float(pixel_um), float(wavelength_um))
-    coarse = size * pad
-    nf = coarse * s
-    dxf = pixel_um / s
+    if weights is not None:
+        weights = jnp.asarray(weights, dtype=dz.dtype)
+        if weights.shape != dz.shape:
+            raise ValueError(f"weights shape {weights.shape} must match defocus_um shape {dz.shape}")
+    return _defocus_impl(na, wavelength_um, dz, refractive_index, pixel_um, weights,
+                         size=size, s=s, pad=pad)
 
+
+@functools.partial(jax.jit, static_argnames=("size", "s", "pad"))
+def _defocus_impl(na, wavelength_um, dz, refractive_index, pixel_um, weights, *, size, s, pad):
+    nf = size * pad * s
+    dxf = pixel_um / s
     f = jnp.fft.fftfreq(nf, d=1.0) / dxf  # cycles per um
     fr2 = f[:, None] ** 2 + f[None, :] ** 2
     fr = jnp.sqrt(fr2)
@@ -376,17 +390,13 @@ def defocus_psf_stack(na, wavelength_um, defocus_um, *, refractive_index, pixel_
 
     def one(dz_i):
         pupil = aperture * jnp.exp(2j * jnp.pi * dz_i * (kz - k))
-        field = jnp.fft.ifft2(pupil)
-        inten = jnp.abs(field) ** 2
+        inten = jnp.abs(jnp.fft.ifft2(pupil)) ** 2
         return inten / inten.sum()
 
     if weights is None:
         stack = jax.vmap(one)(dz)
         return jax.vmap(lambda im: _integrate_and_crop(im, s, pixel_um, dxf, size))(stack)
-    w = jnp.asarray(weights, dtype=dz.dtype)
-    if w.shape != dz.shape:
-        raise ValueError(f"weights shape {w.shape} must match defocus_um shape {dz.shape}")
-    w = w / w.sum()
+    w = weights / weights.sum()
     total = jax.lax.fori_loop(
         0, dz.shape[0], lambda i, acc: acc + w[i] * one(dz[i]), jnp.zeros((nf, nf), dtype=w.dtype)
     )
