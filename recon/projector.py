@@ -37,8 +37,9 @@ from recon import dd1d
 from recon.geometry import Geometry
 
 #: Intermediate arrays per chunk of views are kept under this many bytes (assumed budget:
-#: small against the 16 GiB target for the largest case, large enough to vectorise well).
-CHUNK_BUDGET_BYTES = 256 * 2**20
+#: small against the 16 GiB target for the largest case; on the 2-core test machine blocks
+#: of 4-64 MiB ran fastest, larger ones spill out of cache).
+CHUNK_BUDGET_BYTES = 32 * 2**20
 
 # World axes are x=0, y=1, z=2; volume array axis of each world axis.
 _ARRAY_AXIS = {3: {0: 2, 1: 1, 2: 0}, 2: {0: 1, 2: 0}}
@@ -55,6 +56,8 @@ class _Group:
     perm: tuple           # volume array axes -> (m, b, a) or (m, a)
     chunk: int            # views per vmap batch
     n_chunks: int
+    slab: int             # slices per vmap batch
+    parallel: bool        # detector parallel to the slices: affine slice <-> detector map
 
 
 @dataclass(frozen=True)
@@ -113,20 +116,35 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
             a, b = inplane[0], -1
         keys.append((m, a, b))
     amap = _ARRAY_AXIS[geom.ndim]
-    per_view = 4 * (rows * cols * 3 + max(geom.vol_shape) * cols) * 8  # bytes, float64 worst case
-    chunk_default = max(1, CHUNK_BUDGET_BYTES // per_view)
     groups = []
     for key in sorted(set(keys)):
         views = tuple(i for i, kk in enumerate(keys) if kk == key)
         m, a, b = key
         perm = (amap[m], amap[b], amap[a]) if geom.ndim == 3 else (amap[m], amap[a])
-        chunk = min(len(views), int(view_chunk) if view_chunk else chunk_default)
-        if chunk < 1:
-            raise ValueError(f"view_chunk: expected a positive integer, got {view_chunk!r}")
+        chunk, slab = _block_sizes(geom, perm, (rows, cols), len(views), view_chunk)
+        idx = list(views)
+        parallel = bool(np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
+                        and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
-                             n_chunks=-(-len(views) // chunk)))
+                             n_chunks=-(-len(views) // chunk), slab=slab, parallel=parallel))
     return _Plan(ndim=geom.ndim, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
+
+
+def _block_sizes(geom, perm, det, n_views, view_chunk):
+    """Views per chunk and slices per block so one block's intermediates fit the budget."""
+    if view_chunk is not None and (isinstance(view_chunk, bool) or int(view_chunk) != view_chunk
+                                   or view_chunk < 1):
+        raise ValueError(f"view_chunk: expected a positive integer, got {view_chunk!r}")
+    n = [geom.vol_shape[ax] for ax in perm]
+    rows, cols = det
+    # Largest arrays per (view, slice) pair: the half-resampled slice and the detector image,
+    # each with a few temporaries (cumulative sum, gathered values); 8 bytes covers float64.
+    pair = 4 * 8 * ((n[1] if len(n) == 3 else 1) * (max(cols, n[-1]) + 1) + rows * cols)
+    pairs = max(1, CHUNK_BUDGET_BYTES // pair)
+    chunk = min(n_views, int(view_chunk) if view_chunk else max(1, min(n_views, pairs)))
+    slab = max(1, min(n[0], pairs // chunk))
+    return chunk, slab
 
 
 def _params(geom: Geometry, plan: _Plan, dtype):
@@ -153,6 +171,16 @@ def _knots(s, dc, d, n_det, c_k, m, a, lo, size):
     return (s[a] + lam * (p_a - s[a]) - lo[a]) / size[a]
 
 
+def _affine(s, dc, d, c_k, m, a, lo, size):
+    """``(alpha, beta)`` with boundary ``e`` at ``alpha (e - n_det/2) + beta`` (voxel units).
+
+    Valid when the detector is parallel to the slices (``d[m] = 0``): the slice maps to
+    the detector by one scale and one shift.
+    """
+    lam = (c_k - s[m]) / (dc[m] - s[m])
+    return lam * d[a] / size[a], (s[a] + lam * (dc[a] - s[a]) - lo[a]) / size[a]
+
+
 def _edges(s, dc, d, n_det, n_vox, c_k, m, a, lo, size):
     """Voxel boundaries 0..n_vox along world axis ``a`` on slice ``c_k``, in detector cell units."""
     coord = lo[a] + jnp.arange(n_vox + 1, dtype=s.dtype) * size[a]
@@ -175,28 +203,64 @@ def _chunked(p, g: _Group):
     return {k: p[k].reshape(g.n_chunks, g.chunk, *p[k].shape[1:]) for k in ("src", "det", "u", "v")}
 
 
+def _slice_blocks(n_m, g: _Group):
+    """Slice indices padded to whole blocks; padded entries repeat the last slice's geometry."""
+    n_blocks = -(-n_m // g.slab)
+    k = np.minimum(np.arange(n_blocks * g.slab), n_m - 1)
+    return n_blocks, k.reshape(n_blocks, g.slab)
+
+
+def _fp_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
+    """Cell averages of slice ``k`` (array ``sl``) on the detector of one view."""
+    rows, cols = plan.det_shape
+    c_k = lo[g.m] + (k + 0.5) * size[g.m]
+    if g.parallel:
+        img = dd1d.forward_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=-1)
+        if plan.ndim == 3:
+            img = dd1d.forward_affine(img, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), rows, axis=0)
+        return img
+    img = dd1d.forward(sl, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size), axis=-1)
+    if plan.ndim == 3:
+        img = dd1d.forward(img, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size), axis=0)
+    return img
+
+
+def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
+    """Transpose of :func:`_fp_one`: one view's weighted projection onto slice ``k``."""
+    rows, cols = plan.det_shape
+    c_k = lo[g.m] + (k + 0.5) * size[g.m]
+    if g.parallel:
+        if plan.ndim == 3:
+            q = dd1d.adjoint_affine(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), n_vox[1], axis=0)
+        return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), n_vox[-1], axis=-1)
+    if plan.ndim == 3:
+        q = dd1d.adjoint(q, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
+                         _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
+    return dd1d.adjoint(q, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size),
+                        _edges(s, dc, u, cols, n_vox[-1], c_k, g.m, g.a, lo, size), axis=-1)
+
+
 def _fp_group(volume, p, plan: _Plan, g: _Group):
     rows, cols = plan.det_shape
     vol_t = jnp.transpose(volume, g.perm)  # (n_m, [n_b,] n_a)
     n_m = vol_t.shape[0]
+    n_blocks, kk = _slice_blocks(n_m, g)
+    vol_t = jnp.concatenate([vol_t, jnp.zeros((kk.size - n_m, *vol_t.shape[1:]), vol_t.dtype)])
+    vol_t = vol_t.reshape(n_blocks, g.slab, *vol_t.shape[1:])
+    kk = jnp.asarray(kk, volume.dtype)
     lo, size = p["lo"], p["size"]
+    one = functools.partial(_fp_one, lo=lo, size=size, plan=plan, g=g)
+    # vmap over the slices of a block (geometry shared), then over the views of a chunk.
+    per_view = jax.vmap(jax.vmap(one, in_axes=(0, 0, None, None, None, None)),
+                        in_axes=(None, None, 0, 0, 0, 0))
 
     def chunk_fn(c):
-        def slice_step(acc, xs):
-            sl, k = xs
-            c_k = lo[g.m] + (k + 0.5) * size[g.m]
-
-            def one(s, dc, u, v):
-                img = dd1d.forward(sl, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size), axis=-1)
-                if plan.ndim == 3:
-                    img = dd1d.forward(img, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size), axis=0)
-                return img
-
-            return acc + jax.vmap(one)(c["src"], c["det"], c["u"], c["v"]), None
+        def block_step(acc, xs):
+            block, k = xs
+            return acc + per_view(block, k, c["src"], c["det"], c["u"], c["v"]).sum(1), None
 
         shape = (g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols)
-        acc, _ = jax.lax.scan(slice_step, jnp.zeros(shape, volume.dtype),
-                              (vol_t, jnp.arange(n_m, dtype=volume.dtype)))
+        acc, _ = jax.lax.scan(block_step, jnp.zeros(shape, volume.dtype), (vol_t, kk))
         lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size))(
             c["src"], c["det"], c["u"], c["v"])
         return acc * lengths.reshape(acc.shape)
@@ -215,27 +279,23 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
         p["src"], p["det"], p["u"], p["v"])
     weighted = (proj * lengths.reshape(proj.shape)).reshape(g.n_chunks, g.chunk, *proj.shape[1:])
     chunks = _chunked(p, g)
+    n_blocks, kk = _slice_blocks(n_vox[0], g)
+    one = functools.partial(_bp_one, lo=lo, size=size, n_vox=n_vox, plan=plan, g=g)
+    # vmap over the slices of a block (projection shared), then over the views of a chunk.
+    per_view = jax.vmap(jax.vmap(one, in_axes=(None, 0, None, None, None, None)),
+                        in_axes=(0, None, 0, 0, 0, 0))
 
-    def slice_fn(k):
-        c_k = lo[g.m] + (k + 0.5) * size[g.m]
-
+    def block_fn(k):
         def chunk_step(acc, xs):
             q, c = xs
+            return acc + per_view(q, k, c["src"], c["det"], c["u"], c["v"]).sum(0), None
 
-            def one(qv, s, dc, u, v):
-                img = qv
-                if plan.ndim == 3:
-                    img = dd1d.adjoint(img, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
-                                       _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
-                return dd1d.adjoint(img, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size),
-                                    _edges(s, dc, u, cols, n_vox[-1], c_k, g.m, g.a, lo, size), axis=-1)
-
-            return acc + jax.vmap(one)(q, c["src"], c["det"], c["u"], c["v"]).sum(0), None
-
-        acc, _ = jax.lax.scan(chunk_step, jnp.zeros(n_vox[1:], proj.dtype), (weighted, chunks))
+        acc, _ = jax.lax.scan(chunk_step, jnp.zeros((g.slab, *n_vox[1:]), proj.dtype),
+                              (weighted, chunks))
         return acc
 
-    vol_t = jax.lax.map(slice_fn, jnp.arange(n_vox[0], dtype=proj.dtype))
+    vol_t = jax.lax.map(block_fn, jnp.asarray(kk, proj.dtype))
+    vol_t = vol_t.reshape(-1, *n_vox[1:])[: n_vox[0]]
     return jnp.transpose(vol_t, np.argsort(g.perm))
 
 
