@@ -303,6 +303,7 @@ def deposited_energy_per_layer(energies_kev, mu_per_um, mu_en_per_um, thickness_
         raise ValueError(f"energies_kev, mu_per_um and mu_en_per_um must be 1D of equal length, got "
                          f"{e.shape}, {jnp.shape(mu_per_um)}, {jnp.shape(mu_en_per_um)}")
     edges = layer_edges_um(thickness_um, n_layers)[None, :]
-    survive = jnp.exp(-mu * edges)  # fraction reaching each edge
-    interacting = survive[:, :-1] - survive[:, 1:]
+    # fraction reaching each layer's front times the fraction interacting within it;
+    # expm1 avoids the float32 cancellation of exp(-mu d_i) - exp(-mu d_{i+1})
+    interacting = jnp.exp(-mu * edges[:, :-1]) * -jnp.expm1(-mu * jnp.diff(edges, axis=1))
     return e[:, None] * (mu_en / mu) * interacting
