@@ -33,6 +33,8 @@ import multiprocessing
 import os
 import pickle
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -124,7 +126,8 @@ class ProcessExecutor(Executor):
 
     def map_unordered(self, fn, items):
         pool = ProcessPoolExecutor(max_workers=self.workers(len(items)),
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
         try:
             futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
             failure = None
@@ -146,6 +149,18 @@ class ProcessExecutor(Executor):
     def describe(self, n_items):
         n = self.workers(n_items)
         return f"{n} local process{'es' if n > 1 else ''}"
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the runner dies (SIGKILL, out of memory), instead of
+    lingering with JAX loaded; a re-run starts fresh workers and resumes from the cache."""
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -253,7 +268,8 @@ def point_key(point: dict, *, seed: int, compute: Callable | None = None,
     """The cache key of a point: SHA-256 of canonical JSON of (point, seed, code version),
     plus the pickled ``compute`` (its qualified name and any bound arguments, such as the
     base scenario of a ``functools.partial``), so changing anything that is not swept
-    also changes the key."""
+    also changes the key. Bind plain data (dicts, lists, numbers, strings): a set pickles
+    in a per-process order and would only ever miss the cache."""
     digest = hashlib.sha256(_canonical({"point": point, "seed": seed,
                                         "version": code_version() if version is None else version}).encode())
     if compute is not None:

@@ -3,6 +3,10 @@
 import functools
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -195,3 +199,62 @@ def test_dask_local_cluster_started_by_the_runner(tmp_path):
                        progress=False, seed=SEED)
     assert run_sweep(POINTS[:2], noisy_compute, cache_dir=tmp_path / "d", executor="dask",
                      progress=False, seed=SEED) == serial
+
+
+KILLED_RUN = """
+import os, sys, time
+from pathlib import Path
+from twin.sweep import run_sweep
+
+def slow(point):
+    Path(point["markers"], f"call {point['i']} {os.getpid()}").touch()
+    time.sleep(0.5)
+    return {"i": point["i"]}
+
+if __name__ == "__main__":
+    results = run_sweep([{"i": i, "markers": sys.argv[2]} for i in range(8)], slow,
+                        cache_dir=sys.argv[1], executor="local", progress=False, seed=0)
+    assert results == [{"i": i} for i in range(8)]
+"""
+
+
+def test_killed_run_resumes_and_leaves_no_workers_behind(tmp_path):
+    script, cache, markers = tmp_path / "killed_run.py", tmp_path / "cache", tmp_path / "markers"
+    script.write_text(KILLED_RUN)
+    markers.mkdir()
+    command = [sys.executable, str(script), str(cache), str(markers)]
+    run = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(cache.glob("*.json")) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        run.kill()  # SIGKILL: no clean-up code runs in the runner
+        run.wait()
+    finished = {json.loads(p.read_text())["point"]["i"] for p in cache.glob("*.json")}
+    assert 1 <= len(finished) < 8, "the kill should land mid-sweep"
+
+    workers = {int(p.name.split()[2]) for p in markers.iterdir()}
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphans = [pid for pid in workers if _alive(pid)]
+    for pid in orphans:  # do not leave them running when the assertion fails
+        os.kill(pid, 9)
+    assert not orphans, "workers outlived the killed runner"
+
+    calls_before = {i: len(list(markers.glob(f"call {i} *"))) for i in range(8)}
+    subprocess.run(command, check=True)
+    for i in range(8):
+        new_calls = len(list(markers.glob(f"call {i} *"))) - calls_before[i]
+        assert new_calls == (0 if i in finished else 1), f"point {i}"
+    assert len(list(cache.glob("*.json"))) == 8
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited; only its entry remains
+        return stat.read().split(")")[-1].split()[0] != "Z"
