@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -263,7 +264,8 @@ def _default_half_width(spot: FocalSpot, m: float, pixel_um: float) -> int:
     except (TypeError, jax.errors.ConcretizationTypeError):
         raise ValueError("half_width_px: pass it explicitly when the spot size or geometry is "
                          "traced (jax.grad/jit), the kernel shape must be static") from None
-    return int(math.ceil(m * extent / pixel_um)) + 1
+    # rounded up to a multiple of 4 so that nearby geometries share compiled kernels
+    return 4 * int(math.ceil((math.ceil(m * extent / pixel_um) + 1) / 4))
 
 
 def kernel_at_detector(spot: FocalSpot, *, object_height_um, source_distance_um, pixel_um: float,
@@ -310,18 +312,34 @@ def kernel_at_detector(spot: FocalSpot, *, object_height_um, source_distance_um,
         half_width_px = _default_half_width(spot, m, pixel_um)
     if not (isinstance(half_width_px, int) and half_width_px >= 0):
         raise ValueError(f"half_width_px: {half_width_px!r} must be a non-negative integer")
-    centres = (jnp.arange(2 * half_width_px + 1) - half_width_px) * pixel_um
     if spot.shape == "gaussian":
         sigma = jnp.maximum(m * spot.size_um / FWHM_PER_SIGMA, 1e-4 * pixel_um)
-        k1 = _gauss_pixel_integrals(centres, sigma, pixel_um)
-        kernel = jnp.outer(k1, k1)
-    elif spot.shape == "image":
-        kernel = _image_kernel(spot, m, centres, pixel_um)
-    else:
-        kernel = _ellipse_kernel(spot, m, centres, pixel_um, supersample)
+        return _gauss_kernel(sigma, half_width_px, pixel_um)
+    if spot.shape == "image":
+        w = jnp.maximum(m * spot.image_pixel_um, 1e-6 * pixel_um)
+        flipped = spot.image[::-1, ::-1]  # point reflection through the pinhole geometry
+        return _image_kernel(jnp.asarray(flipped / flipped.sum(), jnp.float32), w, half_width_px, pixel_um)
+    a, b = spot.semi_axes_um()  # across / along the anode-cathode axis
+    ra = jnp.maximum(m * a, 1e-9 * pixel_um)
+    rb = jnp.maximum(m * b, 1e-9 * pixel_um)
+    return _ellipse_kernel(ra, rb, half_width_px, pixel_um, supersample, spot.axis_deg)
+
+
+def _centres(half_width_px, pixel_um):
+    return (jnp.arange(2 * half_width_px + 1) - half_width_px) * pixel_um
+
+
+def _normalise(kernel, half_width_px):
+    """Normalise to unit sum; a penumbra that misses every sub-sample is a delta."""
     total = kernel.sum()
     delta = jnp.zeros_like(kernel).at[half_width_px, half_width_px].set(1.0)
     return jnp.where(total > 1e-12, kernel / jnp.where(total > 1e-12, total, 1.0), delta)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _gauss_kernel(sigma, half_width_px, pixel_um):
+    k1 = _gauss_pixel_integrals(_centres(half_width_px, pixel_um), sigma, pixel_um)
+    return _normalise(jnp.outer(k1, k1), half_width_px)
 
 
 def _gauss_pixel_integrals(centres, sigma, pixel_um):
@@ -329,24 +347,23 @@ def _gauss_pixel_integrals(centres, sigma, pixel_um):
     return 0.5 * (erf((centres + pixel_um / 2) / s) - erf((centres - pixel_um / 2) / s))
 
 
-def _ellipse_kernel(spot, m, centres, pixel_um, supersample):
-    a, b = spot.semi_axes_um()  # across / along the anode-cathode axis
-    # along-axis direction on the detector is the spot's axis (point reflection keeps it)
+@partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _ellipse_kernel(ra, rb, half_width_px, pixel_um, supersample, axis_deg):
+    """Area coverage of the ellipse with semi-axes ra (across) and rb (along the axis)."""
+    centres = _centres(half_width_px, pixel_um)
     sub = pixel_um / supersample
     offs = (jnp.arange(supersample) - (supersample - 1) / 2) * sub
     grid = (centres[:, None] + offs[None, :]).reshape(-1)
     y, x = jnp.meshgrid(grid, grid, indexing="ij")
-    t = math.radians(spot.axis_deg)
+    t = math.radians(axis_deg)
     u = x * math.cos(t) + y * math.sin(t)  # along the anode-cathode axis
     v = -x * math.sin(t) + y * math.cos(t)  # across it
-    ra = jnp.maximum(m * a, 1e-9 * pixel_um)
-    rb = jnp.maximum(m * b, 1e-9 * pixel_um)
     rho = jnp.sqrt((u / rb) ** 2 + (v / ra) ** 2 + 1e-30)
     grad = jnp.sqrt((u / rb**2) ** 2 + (v / ra**2) ** 2 + 1e-30) / rho
     signed_dist = (1.0 - rho) / grad  # > 0 inside; first-order distance to the ellipse
     cover = jnp.clip(0.5 + signed_dist / sub, 0.0, 1.0)
     n = centres.shape[0]
-    return cover.reshape(n, supersample, n, supersample).sum(axis=(1, 3))
+    return _normalise(cover.reshape(n, supersample, n, supersample).sum(axis=(1, 3)), half_width_px)
 
 
 def _box_overlap_matrix(centres, pixel_um, starts, width):
@@ -356,15 +373,14 @@ def _box_overlap_matrix(centres, pixel_um, starts, width):
     return jnp.clip(hi - lo, 0.0, None) / width
 
 
-def _image_kernel(spot, m, centres, pixel_um):
-    img = spot.image[::-1, ::-1]  # point reflection through the pinhole geometry
+@partial(jax.jit, static_argnums=(2, 3))
+def _image_kernel(img, w, half_width_px, pixel_um):
+    """Box-overlap resampling of the (already point-reflected) map with pixel ``w``."""
+    centres = _centres(half_width_px, pixel_um)
     ny, nx = img.shape
-    w = jnp.maximum(m * spot.image_pixel_um, 1e-6 * pixel_um)
-    sx = (jnp.arange(nx) - nx / 2) * w
-    sy = (jnp.arange(ny) - ny / 2) * w
-    ax = _box_overlap_matrix(centres, pixel_um, sx, w)
-    ay = _box_overlap_matrix(centres, pixel_um, sy, w)
-    return ay @ jnp.asarray(img / img.sum(), dtype=ax.dtype) @ ax.T
+    ax = _box_overlap_matrix(centres, pixel_um, (jnp.arange(nx) - nx / 2) * w, w)
+    ay = _box_overlap_matrix(centres, pixel_um, (jnp.arange(ny) - ny / 2) * w, w)
+    return _normalise(ay @ img @ ax.T, half_width_px)
 
 
 def _unit_disc_points(n: int) -> np.ndarray:

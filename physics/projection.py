@@ -37,7 +37,8 @@ mid-height.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -229,9 +230,11 @@ def _register(cls, leaves, unflatten_fields):
     jax.tree_util.register_pytree_node(cls, flatten, unflatten)
 
 
-_register(Layer, ("thickness_um",), ("height_um", "pixel_size_um", "center_um"))
+# heights and centres are leaves too: one compilation serves every height, and jax.grad
+# with respect to distances works; pixel sizes fix the (static) tap counts.
+_register(Layer, ("thickness_um", "height_um", "center_um"), ("pixel_size_um",))
 _register(LayeredObject, ("layers",), ("materials",))
-_register(VoxelObject, ("fractions",), ("materials", "voxel_size_um", "bottom_um", "center_um"))
+_register(VoxelObject, ("fractions", "bottom_um", "center_um"), ("materials", "voxel_size_um"))
 
 
 # -- geometry -----------------------------------------------------------------------------
@@ -323,29 +326,35 @@ def path_lengths(obj, source_um, *, det_shape, det_pixel_um, oversample=1):
         raise ValueError(f"source_um: expected (x, y, z) in um, got shape {source.shape}")
     if not jnp.issubdtype(source.dtype, jnp.floating):
         source = source.astype(jnp.float32)
-    if _concrete(source):
+    if not isinstance(obj, (LayeredObject, VoxelObject)):
+        raise ValueError(f"obj: expected a LayeredObject or VoxelObject, got {type(obj).__name__}")
+    heights = ([layer.height_um for layer in obj.layers] if isinstance(obj, LayeredObject)
+               else [obj.bottom_um])
+    if _concrete(source) and all(_concrete(h) for h in heights):
         sz = float(source[2])
         if not (math.isfinite(sz) and sz > obj.top_um):
             raise ValueError(f"source_um: z = {sz!r} um must be above the object's top at {obj.top_um:g} um")
-    shape = (rows * oversample, cols * oversample)
-    sample = det_pixel_um / oversample
+    if isinstance(obj, VoxelObject) and not math.isclose(*obj.voxel_size_um[1:], rel_tol=1e-9):
+        raise ValueError(f"object.voxel_size_um: dy and dx must be equal (square pixels), "
+                         f"got {obj.voxel_size_um[1:]}")
+    return _path_lengths(obj, source, (rows * oversample, cols * oversample), det_pixel_um / oversample)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _path_lengths(obj, source, shape, sample):
     if isinstance(obj, LayeredObject):
         total = None
         for layer in obj.layers:
             proj = _project_plane(layer.thickness_um, layer.height_um, layer.pixel_size_um,
                                   layer.center_um, source, shape, sample)
             total = proj if total is None else total + proj
-    elif isinstance(obj, VoxelObject):
-        total = _project_voxels(obj, source, shape, sample)
     else:
-        raise ValueError(f"obj: expected a LayeredObject or VoxelObject, got {type(obj).__name__}")
+        total = _project_voxels(obj, source, shape, sample)
     return total * _obliquity(source, shape, sample).astype(total.dtype)[None]
 
 
 def _project_voxels(obj: VoxelObject, source, shape, sample):
-    dz, dy, dx = obj.voxel_size_um
-    if not math.isclose(dx, dy, rel_tol=1e-9):
-        raise ValueError(f"object.voxel_size_um: dy = {dy} and dx = {dx} must be equal (square pixels)")
+    dz, _, dx = obj.voxel_size_um
     f = obj.fractions
     nz = f.shape[1]
 
@@ -409,11 +418,14 @@ def transmitted_signal(path_lengths, mu_per_um, weights, *, method="auto", lut_s
         raise ValueError(f"method: {method!r} is not one of 'auto', 'direct', 'lut'")
     if method == "lut" and L.shape[0] != 1:
         raise ValueError(f"method: 'lut' needs a single material, path_lengths has {L.shape[0]}")
+    if int(lut_size) < 2 or int(energy_chunk) < 1:
+        raise ValueError(f"lut_size / energy_chunk: {lut_size!r} / {energy_chunk!r} must be >= 2 / >= 1")
     if method == "lut" or (method == "auto" and L.shape[0] == 1):
         return _signal_lut(L[0], mu[:, :], w, int(lut_size))
     return _signal_direct(L, mu, w, int(energy_chunk))
 
 
+@partial(jax.jit, static_argnums=(3,))
 def _signal_direct(L, mu, w, chunk):
     n_mat, n_e = mu.shape
     flat = L.reshape(n_mat, -1)
@@ -430,9 +442,8 @@ def _signal_direct(L, mu, w, chunk):
     return out.reshape(L.shape[1:])
 
 
+@partial(jax.jit, static_argnums=(3,))
 def _signal_lut(L, mu, w, size):
-    if size < 2:
-        raise ValueError(f"lut_size: {size!r} must be at least 2")
     l_max = jnp.maximum(jnp.max(L), 1e-6)
     grid = jnp.linspace(0.0, 1.0, size, dtype=L.dtype) * l_max
     table = jnp.log(w @ jnp.exp(-mu[0][:, None] * grid[None, :]) + 1e-38)  # log S(L)

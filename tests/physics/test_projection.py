@@ -1,0 +1,222 @@
+"""Cone-beam projection and Beer-Lambert: analytic path lengths, geometry, conservation, speed paths."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from physics.materials import linear_attenuation_per_um
+from physics.projection import (
+    Layer,
+    LayeredObject,
+    VoxelObject,
+    detector_coordinates,
+    path_lengths,
+    transmitted_signal,
+)
+
+DET = (24, 32)
+
+
+def _obliquity(source, det_shape, sample):
+    u = np.asarray(detector_coordinates(det_shape[1], sample), np.float64)
+    v = np.asarray(detector_coordinates(det_shape[0], sample), np.float64)
+    s = np.asarray(source, np.float64)
+    return np.sqrt((s[0] - u[None, :]) ** 2 + (s[1] - v[:, None]) ** 2 + s[2] ** 2) / s[2]
+
+
+@settings(max_examples=15, deadline=None)
+@given(t=st.floats(0.1, 50.0), h=st.floats(0.0, 2000.0), sx=st.floats(-3e4, 3e4),
+       sy=st.floats(-1e4, 1e4), sz=st.floats(2e4, 1e5))
+def test_uniform_slab_path_is_thickness_over_cosine(t, h, sx, sy, sz):
+    """An oblique ray crosses a slab of thickness t over t / cos(angle), exactly."""
+    slab = jnp.full((1, 8, 8), t)
+    # a layer wide enough that every footprint stays inside it
+    obj = LayeredObject(("W",), (Layer(h, slab, 500.0),))
+    src = jnp.array([sx, sy, sz])
+    L = path_lengths(obj, src, det_shape=DET, det_pixel_um=0.5)
+    np.testing.assert_allclose(np.asarray(L[0]), t * _obliquity(src, DET, 0.5), rtol=2e-5)
+
+
+@settings(max_examples=10, deadline=None)
+@given(h=st.floats(100.0, 800.0), tilt=st.floats(2.0, 30.0), sign=st.sampled_from([-1.0, 1.0]),
+       radius=st.floats(2e4, 1e5))
+def test_layer_shift_exact_formula_for_tilted_source(h, tilt, sign, radius):
+    """Feature at height h, source at (R sin t, 0, R cos t): image at -R sin t h / (R cos t - h),
+    i.e. the first-order shift -h tan t divided by (1 - h / (R cos t))."""
+    t = math.radians(sign * tilt)
+    src = jnp.array([radius * math.sin(t), 0.0, radius * math.cos(t)])
+    blob = jnp.zeros((1, 8, 8)).at[0, 3:5, 3:5].set(1.0)
+    obj = LayeredObject(("W",), (Layer(h, blob, 0.5),))
+    L = np.asarray(path_lengths(obj, src, det_shape=(4, 2048), det_pixel_um=0.5)[0], np.float64)
+    u = np.asarray(detector_coordinates(2048, 0.5), np.float64)
+    centroid = (L.sum(0) * u).sum() / L.sum()
+    exact = -radius * math.sin(t) * h / (radius * math.cos(t) - h)
+    assert centroid == pytest.approx(exact, abs=0.02)
+    assert centroid / (-h * math.tan(t)) == pytest.approx(1 / (1 - h / (radius * math.cos(t))), rel=1e-3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(h=st.floats(0.0, 500.0), sx=st.floats(-2e4, 2e4), sz=st.floats(1e4, 5e4), oversample=st.sampled_from([1, 2]))
+def test_projected_mass_is_conserved(h, sx, sz, oversample):
+    """Box averaging conserves sum(L cos) x footprint area = layer volume."""
+    rng = np.random.default_rng(0)
+    layer_map = jnp.asarray(rng.uniform(0, 3, (1, 12, 10)), jnp.float32)
+    q = 0.3
+    # centre the layer on the ray through the detector centre so its whole image is in the window
+    obj = LayeredObject(("W",), (Layer(h, layer_map, q, center_um=(sx * h / sz, 0.0)),))
+    src = jnp.array([sx, 0.0, sz])
+    det = (40, 40)
+    L = path_lengths(obj, src, det_shape=det, det_pixel_um=0.4, oversample=oversample)[0]
+    sample = 0.4 / oversample
+    shape = (det[0] * oversample, det[1] * oversample)
+    flat = np.asarray(L, np.float64) / _obliquity(src, shape, sample)
+    footprint = (sample * (1 - h / sz)) ** 2
+    assert flat.sum() * footprint == pytest.approx(float(layer_map.sum()) * q * q, rel=1e-4)
+
+
+def _sphere_fractions(n, radius_vox, supersample=4):
+    sub = (np.arange(supersample) - (supersample - 1) / 2) / supersample
+    g = ((np.arange(n)[:, None] - (n - 1) / 2) + sub[None, :]).ravel()
+    z, y, x = np.meshgrid(g, g, g, indexing="ij", sparse=True)
+    inside = (x**2 + y**2 + z**2 <= radius_vox**2).astype(np.float32)
+    return inside.reshape(n, supersample, n, supersample, n, supersample).mean(axis=(1, 3, 5))
+
+
+def _sphere_chords(source, centre, radius, det_shape, pixel, sub=4):
+    """Analytic chord of the sphere, averaged over sub x sub rays per detector sample."""
+    s = np.asarray(source, np.float64)
+    off = (np.arange(sub) - (sub - 1) / 2) / sub * pixel
+    u = (np.asarray(detector_coordinates(det_shape[1], pixel))[:, None] + off).ravel()
+    v = (np.asarray(detector_coordinates(det_shape[0], pixel))[:, None] + off).ravel()
+    d = np.stack(np.broadcast_arrays(u[None, :], v[:, None], np.zeros((v.size, 1))), -1)
+    direction = s - d
+    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+    oc = d - np.asarray(centre)
+    b = (oc * direction).sum(-1)
+    chord = 2 * np.sqrt(np.clip(b**2 - ((oc**2).sum(-1) - radius**2), 0, None))
+    return chord.reshape(det_shape[0], sub, det_shape[1], sub).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("sx", [0.0, 1500.0])
+def test_voxel_sphere_matches_analytic_chords(sx):
+    """Line integrals through a voxelised sphere (1 um voxels, detector samples of one voxel)."""
+    n, vox, radius, bottom = 32, 1.0, 14.0, 10.0
+    obj = VoxelObject(("W",), _sphere_fractions(n, radius)[None], (vox, vox, vox), bottom_um=bottom)
+    s = np.array([sx, 0.0, 1e4])
+    det = (40, 40)
+    L = np.asarray(path_lengths(obj, jnp.asarray(s), det_shape=det, det_pixel_um=1.0)[0], np.float64)
+    chord = _sphere_chords(s, [0.0, 0.0, bottom + n * vox / 2], radius, det, 1.0)
+    inner = chord > 0.7 * 2 * radius  # away from the sphere's rim
+    assert inner.sum() > 50
+    np.testing.assert_allclose(L[inner], chord[inner], rtol=0.01)
+
+
+def test_voxel_slab_equals_layered_slab():
+    """A voxel slab of nz slices equals thin layers at the slice mid-heights."""
+    f = np.zeros((2, 3, 20, 20), np.float32)
+    f[0, :, 5:15, 5:15] = 0.5
+    f[1, 1, 8:12, :] = 0.5
+    vox = VoxelObject(("W", "Al"), f, (2.0, 1.0, 1.0), bottom_um=30.0)
+    layers = tuple(Layer(30.0 + 2.0 * (k + 0.5), f[:, k] * 2.0, 1.0) for k in range(3))
+    lay = LayeredObject(("W", "Al"), layers)
+    src = jnp.array([800.0, -300.0, 5000.0])
+    a = path_lengths(vox, src, det_shape=(24, 24), det_pixel_um=1.0, oversample=2)
+    b = path_lengths(lay, src, det_shape=(24, 24), det_pixel_um=1.0, oversample=2)
+    assert a.shape == (2, 48, 48)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_path_lengths_linear_jittable_and_differentiable():
+    rng = np.random.default_rng(1)
+    t1 = jnp.asarray(rng.uniform(0, 1, (1, 10, 10)), jnp.float32)
+    t2 = jnp.asarray(rng.uniform(0, 1, (1, 10, 10)), jnp.float32)
+    src = jnp.array([200.0, 100.0, 3000.0])
+
+    def project(t):
+        return path_lengths(LayeredObject(("W",), (Layer(100.0, t, 0.7),)), src, det_shape=(12, 12),
+                            det_pixel_um=0.5)
+
+    np.testing.assert_allclose(np.asarray(project(2.0 * t1 + 3.0 * t2)),
+                               np.asarray(2.0 * project(t1) + 3.0 * project(t2)), rtol=1e-5, atol=1e-6)
+    fast = jax.jit(path_lengths, static_argnames=("det_shape", "det_pixel_um", "oversample"))
+    obj = LayeredObject(("W",), (Layer(100.0, t1, 0.7),))
+    np.testing.assert_allclose(np.asarray(fast(obj, src, det_shape=(12, 12), det_pixel_um=0.5)),
+                               np.asarray(project(t1)), rtol=1e-6)
+    # gradient of a sum: each layer pixel's total weight (adjoint applied to ones)
+    g = jax.grad(lambda t: project(t).sum())(t1)
+    fd = (project(t1.at[0, 4, 4].add(0.1)).sum() - project(t1).sum()) / 0.1
+    assert float(g[0, 4, 4]) == pytest.approx(float(fd), rel=1e-2)
+
+
+@settings(max_examples=20, deadline=None)
+@given(l1=st.floats(0.01, 100.0), dl=st.floats(0.01, 50.0), scale=st.floats(1.01, 3.0))
+def test_beer_lambert_monotone_in_thickness_and_attenuation(l1, dl, scale):
+    energies = np.array([15.0, 25.0, 35.0, 45.0])
+    mu = jnp.asarray(linear_attenuation_per_um("W", energies)[None], jnp.float32)
+    w = jnp.array([0.2, 0.4, 0.3, 0.1])
+    L = jnp.array([[l1, l1 + dl]])
+    s = np.asarray(transmitted_signal(L, mu, w, method="direct"), np.float64)
+    assert s[1] < s[0] or s[0] == 0.0
+    assert s[0] <= float(w.sum()) + 1e-6
+    s_more = np.asarray(transmitted_signal(L, mu * scale, w, method="direct"), np.float64)
+    assert np.all(s_more <= s + 1e-12)
+    assert s_more[0] < s[0] or s[0] == 0.0
+
+
+def test_signal_matches_beer_lambert_by_hand():
+    energies = np.array([20.0, 30.0, 40.0])
+    mu = np.stack([linear_attenuation_per_um("W", energies), linear_attenuation_per_um("Al", energies)])
+    w = np.array([1.0, 2.0, 0.5])
+    L = np.array([[[0.0, 1.0], [3.0, 10.0]], [[0.0, 100.0], [50.0, 5.0]]])
+    expected = np.einsum("e,eij->ij", w, np.exp(-np.einsum("me,mij->eij", mu, L)))
+    got = transmitted_signal(jnp.asarray(L, jnp.float32), jnp.asarray(mu, jnp.float32),
+                             jnp.asarray(w, jnp.float32), energy_chunk=2)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
+
+
+def test_lookup_table_agrees_with_direct_sum():
+    """One material: the log-linear table is exact for one energy and ~1e-5 for a 50 kVp spectrum."""
+    energies = np.arange(8.0, 50.0, 1.0)
+    mu = jnp.asarray(linear_attenuation_per_um("W", energies)[None], jnp.float32)
+    w = jnp.asarray(np.exp(-((energies - 25.0) / 10.0) ** 2), jnp.float32)  # spectrum-like weights
+    L = jnp.asarray(np.random.default_rng(2).uniform(0, 30.0, (1, 64, 64)), jnp.float32)
+    direct = np.asarray(transmitted_signal(L, mu, w, method="direct"), np.float64)
+    lut = np.asarray(transmitted_signal(L, mu, w, method="lut"), np.float64)
+    np.testing.assert_allclose(lut, direct, rtol=1e-4)
+    mono = np.asarray(transmitted_signal(L, mu[:, 10:11], w[10:11], method="lut"), np.float64)
+    np.testing.assert_allclose(mono, float(w[10]) * np.exp(-float(mu[0, 10]) * np.asarray(L[0], np.float64)),
+                               rtol=2e-5)
+
+
+def test_bad_input_names_the_key():
+    good = jnp.ones((1, 4, 4))
+    with pytest.raises(ValueError, match="layer.thickness_um"):
+        Layer(10.0, -good, 1.0)
+    with pytest.raises(ValueError, match="layer.thickness_um"):
+        Layer(10.0, good.at[0, 0, 0].set(jnp.nan), 1.0)
+    with pytest.raises(ValueError, match="layer.thickness_um"):
+        Layer(10.0, jnp.ones((4, 4)), 1.0)
+    with pytest.raises(ValueError, match="layer.height_um"):
+        Layer(-1.0, good, 1.0)
+    with pytest.raises(ValueError, match="object.layers"):
+        LayeredObject(("W", "Al"), (Layer(10.0, good, 1.0),))
+    with pytest.raises(ValueError, match="object.fractions"):
+        VoxelObject(("W", "Al"), np.full((2, 2, 2, 2), 0.7), (1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="voxel_size_um"):
+        VoxelObject(("W",), np.zeros((1, 2, 2, 2)), (1.0, 0.0, 1.0))
+    obj = LayeredObject(("W",), (Layer(100.0, good, 1.0),))
+    with pytest.raises(ValueError, match="source_um"):
+        path_lengths(obj, jnp.array([0.0, 0.0, 50.0]), det_shape=(4, 4), det_pixel_um=1.0)
+    with pytest.raises(ValueError, match="det_shape"):
+        path_lengths(obj, jnp.array([0.0, 0.0, 5e4]), det_shape=(4, 0), det_pixel_um=1.0)
+    with pytest.raises(ValueError, match="mu_per_um"):
+        transmitted_signal(jnp.ones((2, 3, 3)), jnp.ones((1, 4)), jnp.ones(4))
+    with pytest.raises(ValueError, match="weights"):
+        transmitted_signal(jnp.ones((1, 3, 3)), jnp.ones((1, 4)), -jnp.ones(4))
+    with pytest.raises(ValueError, match="method"):
+        transmitted_signal(jnp.ones((2, 3, 3)), jnp.ones((2, 4)), jnp.ones(4), method="lut")
