@@ -10,3 +10,8 @@ from recon.projector import back_project, forward_project
 
 __all__ = ["Geometry", "back_project", "forward_project", "from_astra", "tomosynthesis",
            "tomosynthesis_2d"]
+
+from recon.algorithms import (Slices, fbp, gradient, reconstruct, sart, shift_and_add,  # noqa: E402
+                              sirt)
+
+__all__ += ["Slices", "fbp", "gradient", "reconstruct", "sart", "shift_and_add", "sirt"]

@@ -315,13 +315,17 @@ def _bp_impl(plan: _Plan, proj, params):
     return total
 
 
+_fp_impl_jit = jax.jit(_fp_impl, static_argnums=0)
+_bp_impl_jit = jax.jit(_bp_impl, static_argnums=0)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _fp(plan, volume, params):
-    return _fp_impl(plan, volume, params)
+    return _fp_impl_jit(plan, volume, params)
 
 
 def _fp_fwd(plan, volume, params):
-    return _fp_impl(plan, volume, params), params
+    return _fp_impl_jit(plan, volume, params), params
 
 
 def _fp_bwd(plan, params, cot):
@@ -334,11 +338,11 @@ _fp.defvjp(_fp_fwd, _fp_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _bp(plan, proj, params):
-    return _bp_impl(plan, proj, params)
+    return _bp_impl_jit(plan, proj, params)
 
 
 def _bp_fwd(plan, proj, params):
-    return _bp_impl(plan, proj, params), params
+    return _bp_impl_jit(plan, proj, params), params
 
 
 def _bp_bwd(plan, params, cot):
@@ -347,8 +351,6 @@ def _bp_bwd(plan, params, cot):
 
 _bp.defvjp(_bp_fwd, _bp_bwd)
 
-_fp_jit = jax.jit(_fp, static_argnums=0)
-_bp_jit = jax.jit(_bp, static_argnums=0)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -391,7 +393,7 @@ def forward_project(volume, geometry: Geometry, *, view_chunk: int | None = None
         raise ValueError(f"volume: shape {volume.shape} does not match geometry.vol_shape "
                          f"{geometry.vol_shape}")
     plan = _plan(geometry, view_chunk)
-    return _fp_jit(plan, volume, _params(geometry, plan, volume.dtype))
+    return _fp(plan, volume, _params(geometry, plan, volume.dtype))
 
 
 def back_project(projections, geometry: Geometry, *, view_chunk: int | None = None):
@@ -413,7 +415,7 @@ def back_project(projections, geometry: Geometry, *, view_chunk: int | None = No
         raise ValueError(f"projections: shape {projections.shape} does not match "
                          f"geometry.proj_shape {geometry.proj_shape}")
     plan = _plan(geometry, view_chunk)
-    return _bp_jit(plan, projections, _params(geometry, plan, projections.dtype))
+    return _bp(plan, projections, _params(geometry, plan, projections.dtype))
 
 
 def _raw_forward(volume, geometry: Geometry, *, view_chunk: int | None = None):

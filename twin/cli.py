@@ -14,6 +14,7 @@ import sys
 #: Subcommand name -> module in twin.commands, in the order ``twin --help`` lists them.
 COMMANDS = {
     "simulate": "simulate",
+    "reconstruct": "reconstruct",
     "measure": "measure",
     "dataset": "dataset",
     "train": "train",
