@@ -19,6 +19,10 @@ import numpy as np
 import tifffile
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class ImageFileError(ValueError):
     """A file is missing, unreadable, or holds data of the wrong shape or content."""
 
@@ -33,6 +37,7 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

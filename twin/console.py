@@ -36,7 +36,9 @@ def emit(result: dict, *, as_json: bool, title: str = "") -> None:
 def _flatten(d, prefix=""):
     for k, v in d.items():
         name = f"{prefix}{k}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and set(v) == {"value", "unit"}:
+            yield name, f"{_fmt(v['value'])} {v['unit']}".strip()
+        elif isinstance(v, dict):
             yield from _flatten(v, name + ".")
         elif isinstance(v, list) and len(v) > 8:
             yield name, f"[{len(v)} values]"
@@ -47,6 +49,8 @@ def _flatten(d, prefix=""):
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
+    if isinstance(v, list) and len(v) <= 8:
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
 
 

@@ -95,7 +95,9 @@ class Scenario:
             out[table] = {}
             for key, spec in fields.items():
                 value = self.values[table][key]
-                if spec.kind == "quantity":
+                if value is None:
+                    out[table][key] = "default"
+                elif spec.kind == "quantity":
                     out[table][key] = quantity_str(value, _internal_unit(spec))
                 elif spec.kind == "quantity_list":
                     out[table][key] = [quantity_str(v, _internal_unit(spec)) for v in value]
@@ -178,6 +180,8 @@ def convert_value(key: str, value: Any, spec: Field) -> Any:
 
 def _convert(key: str, value: Any, spec: Field) -> Any:
     kind = spec.kind
+    if value is None and spec.default is None:
+        return None  # optional: "use the material's own value"
     if kind == "quantity":
         return _quantity(key, value, spec)
     if kind == "quantity_list":
@@ -246,6 +250,10 @@ def _check_range(key, number, spec: Field, *, unit: str, shown=None) -> None:
 def _check_cross_constraints(values: dict) -> None:
     na = values["optics"]["na"]
     n = values["scintillator"]["refractive_index"]
+    if n is None:
+        from physics.scintillator import SCINTILLATORS
+
+        n = SCINTILLATORS[values["scintillator"]["material"]].refractive_index
     if na >= n:
         raise ScenarioError(
             f"optics.na: {na:g} must be below the scintillator's refractive index "

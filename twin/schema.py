@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from physics.scintillator import SCINTILLATORS
+
 PAPER = "paper (Jeong et al., KAIST)"
 
 
@@ -83,13 +85,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
                              min=0.4, max=15.0, doc="line widths of the chart groups (0.4-15 um)",
                              source="paper: 1, 2 and 3 um groups of the JIMA RT RC-04 chart"),
         "n_lines": Field("int", 5, min=2, max=50, doc="lines per group"),
-        "material": Field("str", "Au", doc="absorber material of the chart/edge/star",
-                          source="assumed: JIMA RC charts are gold patterns"),
-        "thickness": Q("1 um", "um", "absorber thickness",
-                       "assumed: sub-micron to micron gold patterns are typical of JIMA RC charts",
+        "material": Field("str", "W", doc="absorber material of the chart/edge/star",
+                          source="assumed (physics.phantoms): no RC-04 datasheet found; W and Au "
+                                 "attenuate alike at 10-50 keV"),
+        "thickness": Q("1 um", "um", "absorber thickness (edge: use >= 100 um of W to be opaque)",
+                       "assumed (physics.phantoms): 1-2.5 um heavy-metal patterns are usual",
                        min=0.0, inclusive_min=False),
         "height": Q("50 um", "um", "height of the chart plane above the scintillator",
-                    "assumed: chart lying on a thin membrane just above the screen", min=0.0),
+                    "assumed: chart on a thin membrane close to the screen, so the "
+                    "+-arc/2 views shift it by less than the ROI", min=0.0),
         "edge_angle": Q("5 deg", "deg", "slanted-edge angle from the detector columns",
                         "ISO 12233 recommends about 5 degrees", min=1.0, max=45.0),
         "field_of_view": Q("0 um", "um", "side of the phantom field (0 = the simulated detector ROI)",
@@ -109,25 +113,25 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                doc="heights to reconstruct (empty = the phantom's planes)"),
     },
     "scintillator": {
-        "material": Field("str", "ZnWO4", doc="screen material",
+        "material": Field("choice", "ZnWO4", choices=tuple(sorted(SCINTILLATORS)),
+                          doc="screen material (optical properties from physics.scintillator.SCINTILLATORS)",
                           source="paper ref. [1]: nano-polycrystalline ZnWO4 thin film"),
         "thickness": Q("10 um", "um", "screen thickness",
-                       "assumed: thin-film screen of the paper's ref. [1] order of magnitude",
+                       "assumed: the paper and its ref. [1] abstract give no thickness; "
+                       "thermally evaporated films are a few um to ~10 um",
                        min=0.0, max=2000.0, inclusive_min=False),
-        "light_yield": Q("9.5 1/keV", "1/keV", "optical photons per keV absorbed",
-                         "ZnWO4: about 9500 ph/MeV (Martin & Koch 2006 list ~ 9-10 ph/keV)",
-                         min=0.0, inclusive_min=False),
-        "emission_wavelength": Q("490 nm", "nm", "peak emission wavelength",
-                                 "ZnWO4 emission peak ~ 480-490 nm", min=200.0, max=1100.0),
-        "refractive_index": Field("number", 2.2, min=1.0, doc="refractive index at emission",
-                                  source="ZnWO4 n ~ 2.1-2.3 in the visible"),
-        "focus_depth": Field("number", 0.5, min=0.0, max=1.0,
-                             doc="objective focus plane as a fraction of the screen thickness "
-                                 "(0 = X-ray entrance face, 1 = exit face towards the objective)",
-                             source="assumed: focus at mid-depth"),
-        "substrate": Field("str", "SiO2", doc="substrate the screen is deposited on"),
-        "substrate_thickness": Q("170 um", "um", "substrate thickness",
-                                 "assumed: coverslip-like substrate", min=0.0),
+        "light_yield": Q(None, "1/keV", "optical photons per keV absorbed (default: the material's)",
+                         "physics.scintillator.SCINTILLATORS", min=0.0, inclusive_min=False),
+        "emission_wavelength": Q(None, "nm", "emission peak (default: the material's)",
+                                 "physics.scintillator.SCINTILLATORS", min=200.0, max=1100.0),
+        "refractive_index": Field("number", None, min=1.0, max=4.0,
+                                  doc="refractive index at the emission (default: the material's)",
+                                  source="physics.scintillator.SCINTILLATORS"),
+        "focus_depth": Q(None, "um", "objective focus depth below the X-ray entrance face "
+                                     "(default: the light-weighted mean depth, the RMS-sharpest plane)",
+                         "physics.psf.best_focus_depth_um", min=0.0),
+        "substrate": Field("bool", True, doc="film on a fused-silica substrate (Fresnel losses)",
+                           source="assumed: physics.scintillator.Substrate, 500 um fused silica"),
     },
     "optics": {
         "magnification": Field("number", 20.0, min=0.0, inclusive_min=False,
