@@ -21,6 +21,7 @@ Noise chain (randomness only in the ``sample_*`` functions, via an explicit key;
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -141,6 +142,7 @@ class SCMOS:
 
 
 # --------------------------------------------------------------------------- Poisson
+@functools.partial(jax.jit, static_argnames=("exact_below",))
 def poisson_counts(key, lam, *, exact_below: float = 10.0):
     """Poisson samples of mean ``lam`` (float array), fast on large fields.
 
@@ -222,7 +224,12 @@ def sample_adu(key, mean_electrons, *, camera: SCMOS, exposure_s: float):
     rounded and clipped to ``[0, 2^bits - 1]``.
     """
     _check_exposure(exposure_s)
-    mean_electrons = jnp.asarray(mean_electrons, dtype=jnp.result_type(float))
+    return _sample_adu(key, jnp.asarray(mean_electrons, dtype=jnp.result_type(float)), exposure_s,
+                       camera=camera)
+
+
+@functools.partial(jax.jit, static_argnames=("camera",))
+def _sample_adu(key, mean_electrons, exposure_s, *, camera):
     k_sig, k_dark, k_read = jax.random.split(key, 3)
     signal = poisson_counts(k_sig, mean_electrons)
     dark = poisson_counts(k_dark, jnp.full(mean_electrons.shape, camera.dark_current_e_per_s * exposure_s,

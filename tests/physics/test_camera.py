@@ -1,0 +1,145 @@
+"""sCMOS noise chain: EMVA 1288 photon transfer, clipping, binning adjoint, X-ray quantum noise."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from physics import camera as C
+
+KEY = jax.random.PRNGKey(7)
+
+
+def test_defaults_are_pco_edge_42_class():
+    cam = C.SCMOS()
+    assert cam.shape == (2048, 2048) and cam.pixel_um == 6.5 and cam.max_adu == 65535
+    assert 0.70 <= cam.qe_at(480.0) <= 0.75 and 0.70 <= cam.qe_at(530.0) <= 0.80
+    assert cam.qe_at(600.0) == pytest.approx(0.82)
+    assert C.SCMOS(quantum_efficiency=0.5).qe_at(480.0) == 0.5
+
+
+def test_bad_camera_inputs_name_the_key():
+    with pytest.raises(ValueError, match="gain_e_per_adu"):
+        C.SCMOS(gain_e_per_adu=0.0)
+    with pytest.raises(ValueError, match="quantum_efficiency"):
+        C.SCMOS(quantum_efficiency=1.5)
+    with pytest.raises(ValueError, match="wavelength_nm"):
+        C.SCMOS().qe_at(1500.0)
+    with pytest.raises(ValueError, match="exposure_s"):
+        C.expected_adu(jnp.ones((2, 2)), camera=C.SCMOS(), exposure_s=-1.0)
+    with pytest.raises(ValueError, match="multiple of oversample"):
+        C.bin_to_pixels(jnp.ones((5, 4)), 2)
+
+
+def test_photon_transfer_recovers_gain_and_read_noise():
+    # EMVA 1288: temporal variance from the difference of two frames vs mean, linear fit;
+    # slope = 1/K (ADU/e-); the dark temporal noise (read^2 / K^2 + quantisation 1/12) is
+    # read from the zero-illumination pair, as the standard does
+    cam = C.SCMOS(gain_e_per_adu=0.8, read_noise_e=2.0, dark_current_e_per_s=0.0, offset_adu=100.0)
+    means, variances = [], []
+    keys = jax.random.split(KEY, 12)
+    for i, level in enumerate([0.0, 50.0, 200.0, 500.0, 1000.0, 2000.0]):
+        mu_e = jnp.full((256, 256), level)
+        a = np.asarray(C.sample_adu(keys[2 * i], mu_e, camera=cam, exposure_s=1.0), dtype=float)
+        b = np.asarray(C.sample_adu(keys[2 * i + 1], mu_e, camera=cam, exposure_s=1.0), dtype=float)
+        means.append(0.5 * (a.mean() + b.mean()) - cam.offset_adu)
+        variances.append(np.var(a - b) / 2)
+    slope, intercept = np.polyfit(means, variances, 1)
+    assert 1 / slope == pytest.approx(cam.gain_e_per_adu, rel=0.03)
+    read_adu = np.sqrt(variances[0] - 1 / 12)
+    assert intercept == pytest.approx(variances[0], abs=0.1 * variances[-1] ** 0.5 * 4)
+    assert read_adu * cam.gain_e_per_adu == pytest.approx(cam.read_noise_e, rel=0.05)
+    # mean response is linear with the configured gain
+    assert means[-1] == pytest.approx(2000.0 / cam.gain_e_per_adu, rel=0.01)
+
+
+def test_dark_frames_have_dark_current_and_offset():
+    cam = C.SCMOS(dark_current_e_per_s=5.0, read_noise_e=0.0, gain_e_per_adu=1.0)
+    dark = np.asarray(C.sample_adu(KEY, jnp.zeros((256, 256)), camera=cam, exposure_s=2.0), dtype=float)
+    assert dark.mean() == pytest.approx(cam.offset_adu + 10.0, rel=0.01)
+    assert dark.var() == pytest.approx(10.0 + 1 / 12, rel=0.05)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.floats(1e5, 1e7), st.integers(0, 2**31 - 1))
+def test_saturation_and_16_bit_clipping(level, seed):
+    key = jax.random.PRNGKey(seed)
+    cam = C.SCMOS()
+    frame = C.sample_adu(key, jnp.full((32, 32), level), camera=cam, exposure_s=1.0)
+    assert frame.dtype == jnp.uint16
+    assert int(frame.max()) <= 65535
+    # full well caps the electrons: 30000 e- / 0.46 + 100 ADU, within read noise
+    assert float(frame.mean()) == pytest.approx(30000 / 0.46 + 100, abs=2)
+    # without full-well cap the ADC clips at 2^16 - 1, and at 0 below the offset
+    big = C.SCMOS(full_well_e=1e9, gain_e_per_adu=1.0)
+    assert int(C.sample_adu(key, jnp.full((32, 32), level), camera=big, exposure_s=1.0).min()) == 65535
+    neg = C.SCMOS(offset_adu=0.0, read_noise_e=5.0, dark_current_e_per_s=0.0)
+    low = C.sample_adu(key, jnp.zeros((32, 32)), camera=neg, exposure_s=1.0)
+    assert int(low.min()) == 0
+    assert float(C.expected_adu(jnp.full((2, 2), level), camera=big, exposure_s=1.0).max()) == 65535
+
+
+def test_inverse_mapping_and_flat_dark_correction():
+    cam = C.SCMOS()
+    e = jnp.array([[0.0, 100.0], [1000.0, 20000.0]])
+    adu = C.expected_adu(e, camera=cam, exposure_s=0.0)
+    np.testing.assert_allclose(np.asarray(C.adu_to_electrons(adu, camera=cam)), np.asarray(e), rtol=1e-5,
+                               atol=1e-3)
+    dark = jnp.full((2, 2), 100.0)
+    flat = jnp.full((2, 2), 1100.0)
+    raw = jnp.array([[100.0, 600.0], [1100.0, 350.0]])
+    np.testing.assert_allclose(np.asarray(C.flat_dark_correct(raw, flat=flat, dark=dark)),
+                               [[0.0, 0.5], [1.0, 0.25]])
+    with pytest.raises(ValueError, match="not positive in 1 pixel"):
+        C.flat_dark_correct(raw, flat=flat.at[0, 0].set(100.0), dark=dark)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_binning_adjoint_dot_test_and_conservation(o, h, w, seed):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(h * o, w * o)))
+    y = jnp.asarray(rng.normal(size=(h, w)))
+    bx = C.bin_to_pixels(x, o)
+    assert bx.shape == (h, w)
+    assert float(bx.sum()) == pytest.approx(float(x.sum()), rel=1e-4, abs=1e-4)
+    assert float(jnp.vdot(bx, y)) == pytest.approx(float(jnp.vdot(x, C.bin_to_pixels_adjoint(y, o))),
+                                                   rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("lam", [0.3, 4.0, 9.5, 60.0])
+def test_poisson_counts_mean_and_variance(lam):
+    x = np.asarray(C.poisson_counts(KEY, jnp.full((400, 400), lam)))
+    assert x.mean() == pytest.approx(lam, rel=0.01)
+    assert x.var() == pytest.approx(lam, rel=0.03)
+    assert x.min() >= 0
+    if lam < 10:
+        assert np.all(x == np.round(x))
+        # P(0) = exp(-lam)
+        assert np.mean(x == 0) == pytest.approx(np.exp(-lam), abs=0.005)
+
+
+def test_xray_quantum_noise_before_blur_is_compound_poisson():
+    # delta PSF: electrons per pixel = g x Poisson(q) thinned to Poisson -> var = g q (1 + g)
+    cam = C.SCMOS(read_noise_e=0.0, dark_current_e_per_s=0.0, gain_e_per_adu=1.0, offset_adu=0.0)
+    q, g = 20.0, 4.0
+    delta = jnp.ones((1, 1))
+    frame = np.asarray(C.sample_frame(KEY, jnp.full((256, 256), q), psf=delta, electrons_per_quantum=g,
+                                      oversample=1, camera=cam, exposure_s=1.0), dtype=float)
+    assert frame.mean() == pytest.approx(g * q, rel=0.01)
+    assert frame.var() == pytest.approx(g * q * (1 + g) + 1 / 12, rel=0.05)
+    # a wide PSF correlates the X-ray noise: neighbouring pixels become correlated
+    wide = jnp.ones((5, 5)) / 25.0
+    blurred = np.asarray(C.sample_frame(KEY, jnp.full((256, 256), q), psf=wide, electrons_per_quantum=g,
+                                        oversample=1, camera=cam, exposure_s=1.0), dtype=float)[8:-8, 8:-8]
+    d = blurred - blurred.mean()
+    corr = np.mean(d[:, 1:] * d[:, :-1]) / d.var()
+    # covariance of neighbours g^2 q sum(k k_shifted) over variance g^2 q sum(k^2) + g q
+    k = np.asarray(wide)
+    expected_corr = g * g * q * (k[:, 1:] * k[:, :-1]).sum() / (g * g * q * (k**2).sum() + g * q)
+    assert corr == pytest.approx(expected_corr, abs=0.02)
+    assert expected_corr > 0.1
+    expected = C.expected_frame(jnp.full((16, 16), q), psf=delta, electrons_per_quantum=g, oversample=1,
+                                camera=cam, exposure_s=1.0)
+    assert float(expected.mean()) == pytest.approx(g * q)
