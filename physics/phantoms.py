@@ -30,6 +30,7 @@ and W and Au (both 19.3 g/cm^3) attenuate alike at 10-50 keV (xraylib:
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -89,26 +90,22 @@ def _supersample(value) -> int:
 
 
 # -- grids and coverage --------------------------------------------------------------------
-def _edges(n: int, p: float) -> np.ndarray:
-    return (np.arange(n + 1) - n / 2) * p
-
-
 def _centres(n: int, p: float, supersample: int = 1) -> jnp.ndarray:
     """Sub-sample centres (um) along one axis, pixel-major."""
     sub = (jnp.arange(supersample) - (supersample - 1) / 2) / supersample
     return ((jnp.arange(n)[:, None] - (n - 1) / 2 + sub[None, :]) * p).reshape(-1)
 
 
-def _interval_overlap(lo, hi, n: int, p: float):
+def _interval_overlap(lo, hi, n: int, p):
     """Fraction of each pixel (along one axis) inside ``[lo, hi]``; lo/hi shape (k,)."""
-    e = jnp.asarray(_edges(n, p))
+    e = (jnp.arange(n + 1) - n / 2) * p
     ov = jnp.minimum(hi[:, None], e[None, 1:]) - jnp.maximum(lo[:, None], e[None, :-1])
-    return jnp.clip(ov, 0.0, None) / p
+    return jnp.clip(ov / p, 0.0, 1.0)
 
 
-def _rectangles(rects_um, rows: int, cols: int, p: float):
+@partial(jax.jit, static_argnums=(1, 2))
+def _rectangles(r, rows: int, cols: int, p):
     """Exact pixel coverage of a union of disjoint axis-aligned rectangles [x0, y0, x1, y1]."""
-    r = jnp.asarray(rects_um, dtype=jnp.float32)
     ox = _interval_overlap(r[:, 0], r[:, 2], cols, p)
     oy = _interval_overlap(r[:, 1], r[:, 3], rows, p)
     return oy.T @ ox
@@ -234,7 +231,7 @@ def line_pair_chart(*, line_widths_um=(1.0, 2.0, 3.0), n_lines=5, pixel_size_um,
             "bbox_um": [x0, y0, x0 + sx, y0 + sy],
             "height_um": height,
         })
-    tmap = thickness * _rectangles(rects, rows, cols, p)
+    tmap = thickness * _rectangles(jnp.asarray(rects, jnp.float32), rows, cols, p)
     layout = {"pixel_size_um": p, "image_shape": [rows, cols], "groups": layout_groups,
               "material": material, "thickness_um": thickness}
     return tmap, layout
@@ -274,11 +271,15 @@ def slanted_edge(*, angle_deg=5.0, pixel_size_um, shape, thickness_um=EDGE_THICK
     a = math.radians(float(angle_deg))
     if not math.isfinite(a):
         raise ValueError(f"angle_deg: {angle_deg!r} must be finite")
+    return t * _edge_coverage(p, a, float(offset_um), rows, cols), material
+
+
+@partial(jax.jit, static_argnums=(3, 4))
+def _edge_coverage(p, a, offset, rows, cols):
     x = _centres(cols, p)[None, :]
     y = _centres(rows, p)[:, None]
-    d = x * math.cos(a) + y * math.sin(a) - float(offset_um)
-    cover = _box_sum_cdf(d, p * abs(math.cos(a)), p * abs(math.sin(a)))
-    return t * cover.astype(jnp.float32), material
+    d = x * jnp.cos(a) + y * jnp.sin(a) - offset
+    return _box_sum_cdf(d, p * jnp.abs(jnp.cos(a)), p * jnp.abs(jnp.sin(a))).astype(jnp.float32)
 
 
 # -- Siemens star --------------------------------------------------------------------------
@@ -314,6 +315,11 @@ def siemens_star(*, n_spokes=36, pixel_size_um, shape, thickness_um=CHART_THICKN
     if not (isinstance(n_spokes, (int, np.integer)) and n_spokes >= 2):
         raise ValueError(f"n_spokes: {n_spokes!r} must be an integer >= 2")
     radius = _pos(radius_um, "radius_um") if radius_um is not None else 0.45 * min(rows, cols) * p
+    return t * _star_coverage(p, radius, int(n_spokes), rows, cols, ss), material
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _star_coverage(p, radius, n_spokes, rows, cols, ss):
     sub = p / ss
     x = _centres(cols, p, ss)[None, :]
     y = _centres(rows, p, ss)[:, None]
@@ -323,7 +329,7 @@ def siemens_star(*, n_spokes=36, pixel_size_um, shape, thickness_um=CHART_THICKN
     delta = jnp.arcsin(jnp.clip(jnp.sin(n_spokes * phi), -1.0, 1.0)) / n_spokes
     in_spoke = jnp.clip(0.5 + r * jnp.sin(delta) / sub, 0.0, 1.0)
     in_disc = jnp.clip(0.5 + (radius - r) / sub, 0.0, 1.0)
-    return t * _downsample(jnp.minimum(in_spoke, in_disc), ss, rows, cols), material
+    return _downsample(jnp.minimum(in_spoke, in_disc), ss, rows, cols)
 
 
 # -- random microstructure -----------------------------------------------------------------
@@ -389,9 +395,15 @@ def random_microstructure(key, *, shape, pixel_size_um, kind="cells", n_features
     if half_w <= 0 or half_h <= 0:
         raise ValueError(f"shape: {shape!r} at {p:g} um is too small for features reaching {reach:g} um")
 
+    return _render_features(key, jnp.array([half_w, half_h, r_lo, r_hi, l_lo, l_hi, matrix, p]),
+                            kind, int(n_features), rows, cols, ss)
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
+def _render_features(key, params, kind, n, rows, cols, ss):
+    half_w, half_h, r_lo, r_hi, l_lo, l_hi, matrix, p = (params[i] for i in range(8))
     k_pos, k_rad, k_rad2, k_ang, k_len = jax.random.split(key, 5)
-    n = int(n_features)
-    centres = jax.random.uniform(k_pos, (n, 2), minval=-1.0, maxval=1.0) * jnp.array([half_w, half_h])
+    centres = jax.random.uniform(k_pos, (n, 2), minval=-1.0, maxval=1.0) * jnp.stack([half_w, half_h])
     ra = jax.random.uniform(k_rad, (n,), minval=r_lo, maxval=r_hi)
     rb = jax.random.uniform(k_rad2, (n,), minval=r_lo, maxval=r_hi)
     ang = jax.random.uniform(k_ang, (n,), minval=0.0, maxval=jnp.pi)

@@ -186,3 +186,26 @@ def test_bad_input_names_the_key():
         jax.grad(lambda s: kernel_at_detector(dataclasses.replace(FocalSpot(), size_um=s),
                                               object_height_um=10.0, source_distance_um=5e4,
                                               pixel_um=PIXEL).sum())(40.0)
+
+
+def test_source_point_average_equals_penumbra_kernel_convolution():
+    """Averaging thin-layer projections over the spot's source points = convolving with the kernel."""
+    from jax.scipy.signal import convolve2d
+
+    from physics.phantoms import slanted_edge
+    from physics.projection import Layer, LayeredObject, path_lengths
+
+    h, d, p = 2000.0, 20000.0, PIXEL
+    spot = FocalSpot(shape="gaussian", size_um=20.0)
+    edge, _ = slanted_edge(angle_deg=3.0, pixel_size_um=p, shape=(48, 48), thickness_um=1.0)
+    obj = LayeredObject(("W",), (Layer(h, edge[None], p * (d - h) / d),))  # unit magnification grid
+    pos, w = source_positions(spot, jnp.array([0.0, 0.0, d]), n=256)
+    det = dict(det_shape=(48, 48), det_pixel_um=p)
+    views = jax.vmap(lambda s: path_lengths(obj, s, **det)[0])(pos)  # one projection per source point
+    averaged = jnp.tensordot(w, views, axes=1)
+    centre = path_lengths(obj, jnp.array([0.0, 0.0, d]), **det)[0]
+    k = kernel_at_detector(spot, object_height_um=h, source_distance_um=d, pixel_um=p)
+    blurred = convolve2d(centre, k, mode="same")
+    hw = k.shape[0] // 2 + 2  # compare away from the zero-padded border
+    np.testing.assert_allclose(np.asarray(averaged)[hw:-hw, hw:-hw], np.asarray(blurred)[hw:-hw, hw:-hw],
+                               atol=0.01)
