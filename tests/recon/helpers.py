@@ -1,6 +1,7 @@
 """Shared helpers for recon tests: random geometries of fixed shapes (one compilation each)."""
 
 import numpy as np
+import pytest
 
 
 import recon
