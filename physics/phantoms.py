@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics.projection import Layer, LayeredObject
+from physics.units import to_float
 
 __all__ = [
     "CHART_MATERIAL",
@@ -63,13 +64,8 @@ ORIENTATIONS = ("vertical", "horizontal")
 
 # -- validation ----------------------------------------------------------------------------
 def _pos(value, key: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: {value!r} is not a number (um)") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{key}: {value!r} must be a finite positive length in um")
-    return v
+    """A positive finite length in um (plain number, or a quantity/string like "0.5 um")."""
+    return to_float(value, "um", key=key, min_value=0.0, inclusive_min=False, allow_bare=True)
 
 
 def _shape(shape, key: str = "shape") -> tuple[int, int]:
