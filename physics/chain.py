@@ -182,7 +182,7 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
                                   focus_depth_um=system.focus_depth_um)
     focal = kernel_at_detector(system.focal_spot, object_height_um=object_plane_um,
                                source_distance_um=source[2], pixel_um=system.cell_um,
-                               half_width_px=_focal_half_width(system, object_plane_um, source))
+                               half_width_px=_focal_half_width(system, object_plane_um, source_um))
     psf = _combine_kernels(psf, focal)
     collection = system.microscope.collection_efficiency(scint.refractive_index,
                                                          substrate_index=scint.substrate_index)
@@ -196,7 +196,7 @@ def _focal_half_width(system, object_plane_um, source):
     """Kernel half-width (cells) for the penumbra: 3 sigma of a Gaussian / the radius of a disc."""
     if isinstance(source, jax.core.Tracer) or isinstance(system.focal_spot.size_um, jax.core.Tracer):
         return 8
-    z = float(source[2])
+    z = float(np.asarray(source)[2])
     m = object_plane_um / max(z - object_plane_um, 1e-9)
     size = float(system.focal_spot.size_um)
     if system.focal_spot.line_length_um is not None:

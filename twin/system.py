@@ -147,10 +147,11 @@ def _build_object(scenario: Scenario, key, *, shape, cell, pixel):
                 line_widths_um=widths, n_lines=ob["n_lines"], pixel_size_um=cell, shape=shape,
                 thickness_um=thickness, material=material, height_um=height)
         elif kind == "edge":
-            tmap = phantoms.slanted_edge(angle_deg=ob["edge_angle"], pixel_size_um=cell, shape=shape,
-                                         thickness_um=thickness, material=material)
+            tmap, _ = phantoms.slanted_edge(angle_deg=ob["edge_angle"], pixel_size_um=cell, shape=shape,
+                                            thickness_um=thickness, material=material)
         elif kind == "siemens_star":
-            tmap = phantoms.siemens_star(pixel_size_um=cell, shape=shape, thickness_um=thickness)
+            tmap, _ = phantoms.siemens_star(pixel_size_um=cell, shape=shape, thickness_um=thickness,
+                                            material=material)
         else:
             tmap = phantoms.random_microstructure(key, shape=shape, pixel_size_um=cell)
             tmap = tmap * thickness / max(float(np.max(np.asarray(tmap))), 1e-12)
