@@ -368,9 +368,11 @@ def _ellipse_kernel(ra, rb, half_width_px, pixel_um, supersample, axis_deg):
 
 def _box_overlap_matrix(centres, pixel_um, starts, width):
     """Fraction of each source box ``[starts, starts+width]`` inside each pixel."""
-    lo = jnp.maximum(centres[:, None] - pixel_um / 2, starts[None, :])
-    hi = jnp.minimum(centres[:, None] + pixel_um / 2, starts[None, :] + width)
-    return jnp.clip(hi - lo, 0.0, None) / width
+    def ramp(x):  # clip(x, 0, 1), derivative one-sided so ties keep gradients consistent
+        return jnp.where(x < 0, 0.0, jnp.where(x >= 1, 1.0, x))
+
+    return (ramp((centres[:, None] + pixel_um / 2 - starts[None, :]) / width)
+            - ramp((centres[:, None] - pixel_um / 2 - starts[None, :]) / width))
 
 
 @partial(jax.jit, static_argnums=(2, 3))

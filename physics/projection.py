@@ -243,6 +243,12 @@ def detector_coordinates(n: int, pixel_um: float) -> jnp.ndarray:
     return (jnp.arange(n) - (n - 1) / 2) * pixel_um
 
 
+def _ramp(x):
+    """clip(x, 0, 1) with the one-sided derivative 1 on [0, 1): at a pixel edge exactly one
+    pixel takes the derivative, so gradients stay mass-conserving on aligned grids."""
+    return jnp.where(x < 0, 0.0, jnp.where(x >= 1, 1.0, x))
+
+
 def _overlap_resample(values, axis_len_det, sample_um, scale, shift, src_pixel, src_start, taps):
     """Mean of a piecewise-constant signal over mapped detector boxes, along the last axis.
 
@@ -260,7 +266,8 @@ def _overlap_resample(values, axis_len_det, sample_um, scale, shift, src_pixel, 
     out = jnp.zeros(values.shape[:-1] + (axis_len_det,), dtype=values.dtype)
     for t in range(taps):  # taps is static and small: ceil(footprint/pixel) + 1
         k = first + t
-        w = jnp.clip(jnp.minimum(hi, k + 1.0) - jnp.maximum(lo, k.astype(lo.dtype)), 0.0, None)
+        kf = k.astype(lo.dtype)
+        w = _ramp(hi - kf) - _ramp(lo - kf)  # overlap of [lo, hi] with pixel [k, k+1]
         w = jnp.where((k >= 0) & (k < n_src), w / width, 0.0).astype(values.dtype)
         out = out + jnp.take(values, jnp.clip(k, 0, n_src - 1), axis=-1) * w
     return out
