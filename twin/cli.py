@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train",
     "enhance": "enhance",
     "evaluate": "evaluate",
+    "run": "run",
 }
 
 

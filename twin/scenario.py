@@ -72,14 +72,19 @@ class Scenario:
     def seed(self) -> int:
         return self.values["scenario"]["seed"]
 
-    def with_values(self, overrides: dict[str, Any]) -> "Scenario":
-        """A copy with ``{"table.key": value-as-in-a-file}`` overrides, validated, and no sweep."""
+    def with_values(self, overrides: dict[str, Any], *, keep_sweep: bool = False) -> "Scenario":
+        """A copy with ``{"table.key": value-as-in-a-file}`` overrides, validated.
+
+        The sweep is dropped (the copy is one point of it) unless ``keep_sweep``.
+        """
         raw = copy.deepcopy(self.raw)
-        raw.pop("sweep", None)
+        sweep = raw.pop("sweep", None)
+        if keep_sweep and sweep is not None:
+            raw["sweep"] = sweep
         for path, value in overrides.items():
             table, key = _split_path(path, where="override")
             raw.setdefault(table, {})[key] = value
-        return parse_scenario(raw, path=self.path, allow_sweep=False)
+        return parse_scenario(raw, path=self.path, allow_sweep=keep_sweep)
 
     def points(self) -> list[dict[str, Any]]:
         """The sweep's points as override dicts (one empty dict when there is no sweep)."""

@@ -1,0 +1,51 @@
+"""``twin run [SCENARIO.toml] --out DIR``: answer a scenario's question with a report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario (or sweep) and write report.md + results.json",
+        description="Run a scenario end to end and write DIR/report.md, DIR/results.json, "
+                    "figures (PNG) and images (TIFF). With no SCENARIO, runs the shipped "
+                    "default (scenarios/published_system.toml). Sweeps run in parallel, "
+                    "cache finished points and resume after an interruption.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("scenario", nargs="?", default=None, help="scenario TOML (default: the published system)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<scenario name>)")
+    p.add_argument("--quick", action="store_true",
+                   help="reduced sizes for a fast check (each study documents what it reduces)")
+    p.add_argument("--executor", default=None,
+                   help="sweep back end: local (processes), serial, dask (LocalCluster), dask://HOST:PORT")
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override a scenario value (TOML syntax for the value)")
+    p.add_argument("--json", action="store_true", help="print results.json")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from twin.commands.simulate import parse_overrides
+    from twin.run import DEFAULT_SCENARIO, run_scenario
+    from twin.scenario import load_scenario
+
+    path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+    scenario = load_scenario(path)
+    overrides = parse_overrides(args.set)
+    if overrides:
+        scenario = scenario.with_values(overrides, keep_sweep=True)
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
+    results = run_scenario(scenario, out, quick=args.quick, executor=args.executor,
+                           show_progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"report: {out / 'report.md'}\nresults: {out / 'results.json'}")
+    return 0

@@ -1,0 +1,62 @@
+"""``twin run``: run a scenario (one system or a sweep) and write its report.
+
+A scenario's ``[scenario] study`` names a module in :mod:`twin.studies` with two
+functions:
+
+``compute_point(raw, point, *, quick, work_dir) -> dict``
+    Everything one sweep point needs, from the scenario as written (``raw``) and
+    the point's overrides; returns JSON-serialisable results. Top-level and
+    picklable, so the sweep runner can send it to other processes or a Dask
+    cluster. Randomness derives only from the scenario seed.
+``make_report(scenario, points, results, out_dir, *, quick) -> twin.report.Report``
+    Tables, figures and conclusions from all points' results.
+
+Finished points are cached under ``DIR/.cache`` (a killed run resumes); point
+work files (images) live under ``DIR/points/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+from pathlib import Path
+
+from twin.scenario import Scenario, load_scenario
+from twin.sweep import SerialExecutor, make_executor, run_sweep
+
+#: Folder of the shipped scenarios (beside the packages in a checkout).
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+DEFAULT_SCENARIO = SCENARIO_DIR / "published_system.toml"
+
+
+def study_module(scenario: Scenario):
+    return importlib.import_module(f"twin.studies.{scenario['scenario']['study']}")
+
+
+def point_dir(work_dir: str | Path, point: dict) -> Path:
+    """Stable folder for one point's images (named by a hash of its overrides)."""
+    text = json.dumps(point, sort_keys=True)
+    name = hashlib.sha256(text.encode()).hexdigest()[:12] if point else "single"
+    path = Path(work_dir) / "points" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_scenario(scenario: Scenario | str | Path, out_dir, *, quick: bool = False,
+                 executor: str | None = None, show_progress: bool = True) -> dict:
+    """Run a scenario end to end; returns the results dict written to results.json."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    study = study_module(scenario)
+    points = scenario.points()
+    compute = functools.partial(study.compute_point, scenario.raw, quick=quick, work_dir=str(out.resolve()))
+    runner = SerialExecutor() if len(points) == 1 else make_executor(executor)
+    results = run_sweep(points, compute, cache_dir=out / ".cache", executor=runner,
+                        progress=show_progress, seed=scenario.seed)
+    report = study.make_report(scenario, points, results, out, quick=quick)
+    report.write(out)
+    return report.to_json()
