@@ -77,6 +77,9 @@ class ImagingSystem:
     focus_depth_um : float or None
         Objective focus depth below the X-ray entrance face; None = the
         light-weighted mean depth (:func:`physics.psf.best_focus_depth_um`).
+    scatter_fwhm_um : float
+        Gaussian blur (FWHM) from light scattering at grain boundaries of a
+        polycrystalline screen, added to the transparent-film PSF (0 = none).
     """
 
     spectrum: Spectrum
@@ -90,6 +93,7 @@ class ImagingSystem:
     air_path: bool = True
     n_depth_layers: int = 16
     focus_depth_um: float | None = None
+    scatter_fwhm_um: float = 0.0
 
     def __post_init__(self):
         rows, cols = (int(v) for v in self.roi_shape)
@@ -144,7 +148,8 @@ def _psf_size(system: ImagingSystem) -> int:
     na = float(system.microscope.numerical_aperture)
     n = float(s.refractive_index)
     tan_in = math.tan(math.asin(min(na / n, 0.999)))
-    radius = float(s.thickness_um) * tan_in + 3.0 * 0.61 * s.emission_um / na
+    radius = float(s.thickness_um) * tan_in + 3.0 * 0.61 * s.emission_um / na \
+        + 1.5 * float(system.scatter_fwhm_um)
     half = int(math.ceil(radius / system.cell_um)) + 2
     return 2 * half + 1
 
@@ -184,6 +189,8 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
                                source_distance_um=source[2], pixel_um=system.cell_um,
                                half_width_px=_focal_half_width(system, object_plane_um, source_um))
     psf = _combine_kernels(psf, focal)
+    if system.scatter_fwhm_um:
+        psf = _combine_kernels(psf, _gaussian_kernel(system.scatter_fwhm_um / 2.3548, system.cell_um, size))
     collection = system.microscope.collection_efficiency(scint.refractive_index,
                                                          substrate_index=scint.substrate_index)
     qe = system.camera.qe_at(float(scint.emission_nm)) if system.camera.quantum_efficiency is None \
@@ -202,6 +209,15 @@ def _focal_half_width(system, object_plane_um, source):
     if system.focal_spot.line_length_um is not None:
         size = max(size, float(system.focal_spot.line_length_um))
     return int(math.ceil(1.5 * size * m / system.cell_um)) + 1
+
+
+def _gaussian_kernel(sigma_um, cell_um, size: int):
+    """Pixel-integrated, normalised 2D Gaussian on ``size`` x ``size`` cells."""
+    edges = (jnp.arange(size + 1) - size / 2) * cell_um
+    cdf = jax.scipy.special.ndtr(edges / sigma_um)
+    line = jnp.diff(cdf)
+    kernel = line[:, None] * line[None, :]
+    return kernel / jnp.sum(kernel)
 
 
 def _combine_kernels(a, b):

@@ -133,6 +133,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "focus_depth": Q(None, "um", "objective focus depth below the X-ray entrance face "
                                      "(default: the light-weighted mean depth, the RMS-sharpest plane)",
                          "physics.psf.best_focus_depth_um", min=0.0),
+        "scatter_blur": Q("0 um", "um", "extra Gaussian blur (FWHM) from light scattering in a "
+                                        "polycrystalline or powder screen (0 = transparent crystal)",
+                          "0 for transparent single-crystal films; set per screen", min=0.0),
         "substrate": Field("bool", True, doc="film on a fused-silica substrate (Fresnel losses)",
                            source="assumed: physics.scintillator.Substrate, 500 um fused silica"),
     },
@@ -206,6 +209,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "grad"),
                         doc="reconstruction algorithm"),
         "iterations": Field("int", 10, min=1, max=10000, doc="iterations of iterative methods"),
+        "positivity": Field("bool", True, doc="clip negative attenuation in sart/sirt/grad (clipping also "
+                                              "removes the background noise a noise fit needs)"),
     },
     "learn": {
         "scale": Field("int", 2, min=2, max=4, doc="super-resolution factor"),

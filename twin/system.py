@@ -97,7 +97,8 @@ def build_system(scenario: Scenario) -> ImagingSystem:
     return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, scintillator=scint,
                          microscope=microscope, camera=camera, exposure_s=acq["exposure"],
                          roi_shape=roi, oversample=acq["oversample"],
-                         air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"])
+                         air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"],
+                         scatter_fwhm_um=sc["scatter_blur"])
 
 
 def build_setup(scenario: Scenario) -> Setup:

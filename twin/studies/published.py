@@ -1,0 +1,407 @@
+"""The published experiment end to end: simulate -> reconstruct -> measure -> network -> measure.
+
+Steps (as in the paper):
+
+1. Simulate the tomosynthesis views of the chart phantom (chart plane with clutter
+   above and below) and reconstruct the slices by the distance-driven method.
+2. Simulate a slanted tungsten edge at the chart height with the same system and
+   slices; ESF -> LSF -> Gaussian fit gives the blur sigma in slice pixels.
+3. Fit the background histogram of the chart slice -> noise sigma (normalised units).
+4. Degrade-and-train: a network trained with exactly those sigmas (or the shipped
+   default model when its degradation parameters match within the tolerances
+   below) super-resolves the chart slice.
+5. Measure every line-and-space group before and after the network.
+
+``--quick`` uses 7 views, 3 iterations and no field oversampling.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+#: The shipped model is used when the measured sigmas are this close to its own.
+BLUR_TOLERANCE = 0.25  # relative difference of blur sigma
+NOISE_TOLERANCE = 2.0  # factor on noise sigma
+EDGE_THICKNESS_UM = 10.0  # W edge for the blur measurement: transmits ~0.6 at 30 keV, a clear edge
+
+
+def _scenarios(raw: dict, point: dict, quick: bool):
+    from twin.scenario import parse_scenario
+
+    chart = parse_scenario(raw).with_values(point)
+    if quick:
+        chart = chart.with_values({"geometry.n_views": min(chart["geometry"]["n_views"], 7),
+                                   "reconstruction.iterations": min(chart["reconstruction"]["iterations"], 3),
+                                   "acquisition.oversample": 1})
+    return chart
+
+
+def _simulate_and_reconstruct(scenario, heights=None, progress_label=""):
+    import jax
+
+    import recon
+    from twin.simulate import MIN_TRANSMISSION, simulate_view
+    from twin.system import build_setup
+
+    if heights is not None:
+        scenario = scenario.with_values({"geometry.slice_heights": [f"{h:.6g} um" for h in heights]})
+    setup = build_setup(scenario)
+    key = jax.random.PRNGKey(scenario.seed)
+    views = []
+    for k, source in enumerate(setup.geometry.source_positions_um):
+        raw, flat, dark = simulate_view(setup, source, jax.random.fold_in(key, k),
+                                        noise=scenario["acquisition"]["noise"])
+        t = (raw.astype(np.float32) - dark) / (flat - dark)
+        views.append(-np.log(np.clip(t, MIN_TRANSMISSION, None)))
+    projections = np.stack(views).astype(np.float32)
+    rec = scenario["reconstruction"]
+    options = ({"iterations": rec["iterations"], "positivity": rec["positivity"]}
+               if rec["method"] in ("sart", "sirt", "grad") else {})
+    slices = recon.reconstruct(projections, setup.geometry, method=rec["method"], **options)
+    return setup, projections, np.asarray(slices.data), np.asarray(slices.heights_um)
+
+
+def _nearest(heights, h):
+    return int(np.argmin(np.abs(np.asarray(heights) - h)))
+
+
+def background_roi(layout: dict, shape, *, margin: int = 8) -> tuple[int, int, int, int]:
+    """Largest band of the image free of chart groups (x0, y0, x1, y1), away from the borders."""
+    rows, cols = shape
+    boxes = np.array([g["bbox_px"] for g in layout["groups"]])
+    x0, y0 = boxes[:, 0].min() - margin, boxes[:, 1].min() - margin
+    x1, y1 = boxes[:, 2].max() + margin, boxes[:, 3].max() + margin
+    border = max(margin, int(0.06 * min(rows, cols)))
+    bands = [(border, border, cols - border, y0), (border, y1, cols - border, rows - border),
+             (border, border, x0, rows - border), (x1, border, cols - border, rows - border)]
+    area = [max(0, b[2] - b[0]) * max(0, b[3] - b[1]) for b in bands]
+    best = bands[int(np.argmax(area))]
+    if max(area) < 400:
+        raise ValueError(f"no chart-free background region of at least 400 pixels in a {rows}x{cols} slice; "
+                         "enlarge camera.roi_rows/roi_cols")
+    return tuple(int(v) for v in best)
+
+
+def _chart_table(measurements) -> dict:
+    """{"1.0": {"contrast": min over orientations, "resolved": all orientations, per orientation}}."""
+    out: dict = {}
+    for m in measurements:
+        key = f"{m.line_width_um:.1f}"
+        entry = out.setdefault(key, {"contrast": math.inf, "modulation": math.inf, "resolved": True,
+                                     "groups": {}})
+        entry["contrast"] = min(entry["contrast"], float(m.contrast))
+        entry["modulation"] = min(entry["modulation"], float(m.min_dip or 0.0))
+        entry["resolved"] = bool(entry["resolved"] and m.resolved)
+        entry["groups"][m.name] = m.to_json()
+    return out
+
+
+def _pick_model(blur_sigma: float, noise_sigma: float, scenario, work: Path):
+    """The shipped model if its degradation matches, else one trained for the measured sigmas."""
+    import learn
+
+    ckpt_setting = scenario["learn"]["checkpoint"]
+    default = learn.load_checkpoint(ckpt_setting or learn.default_checkpoint_path())
+    d = default.degradation
+    matches = (abs(blur_sigma - d.blur_sigma_px) <= BLUR_TOLERANCE * d.blur_sigma_px
+               and d.noise_sigma / NOISE_TOLERANCE <= noise_sigma <= d.noise_sigma * NOISE_TOLERANCE
+               and d.scale == scenario["learn"]["scale"])
+    steps = scenario["learn"]["train_steps"]
+    if matches or ckpt_setting or steps == 0:
+        return default, {"source": "given checkpoint" if ckpt_setting else "shipped default",
+                         "matches_measured": bool(matches), "path": str(default.path)}
+    degradation = learn.Degradation(scale=scenario["learn"]["scale"], blur_sigma_px=blur_sigma,
+                                    noise_sigma=noise_sigma)
+    data = work / "dataset"
+    learn.make_dataset(data, degradation=degradation, n_synthetic=256, seed=scenario.seed)
+    out = work / "checkpoint"
+    train_config = learn.TrainConfig(steps=steps, seed=scenario.seed)
+    learn.train(data, out, model_config=default.config, train_config=train_config,
+                resume=(out / "checkpoint.json").exists())
+    return learn.load_checkpoint(out), {"source": f"trained {steps} steps for the measured sigmas",
+                                        "matches_measured": True, "path": str(out)}
+
+
+def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict:
+    import learn
+    from physics.imageio import write_json, write_tiff
+    from physics.measure import ChartLayout, measure_chart, measure_edge, measure_noise
+    from twin.run import point_dir
+
+    work = point_dir(work_dir, point)
+    scenario = _scenarios(raw, point, quick)
+    # 1. chart: simulate + reconstruct
+    setup, projections, slices, heights = _simulate_and_reconstruct(scenario)
+    pixel = setup.system.pixel_um
+    k = _nearest(heights, setup.focus_plane_um)
+    chart_slice = slices[k]
+    layout = setup.layout
+    write_json(work / "chart.json", layout)
+    write_tiff(work / "slices.tif", slices, pixel_size_um=pixel,
+               metadata={"slice_heights_um": heights.tolist(), "quantity": "attenuation, 1/um"})
+    write_tiff(work / "chart_slice.tif", chart_slice, pixel_size_um=pixel,
+               metadata={"height_um": float(heights[k])})
+    before = measure_chart(chart_slice, ChartLayout.from_json(layout), pixel_size_um=pixel)
+    # 2. edge: same system and slices, a slanted W edge at the chart height
+    edge_scenario = scenario.with_values({"object.phantom": "edge",
+                                          "object.thickness": f"{EDGE_THICKNESS_UM} um"})
+    _, _, edge_slices, edge_heights = _simulate_and_reconstruct(edge_scenario, heights=heights)
+    edge_slice = edge_slices[_nearest(edge_heights, setup.focus_plane_um)]
+    rows, cols = edge_slice.shape
+    roi = (cols // 5, rows // 5, cols - cols // 5, rows - rows // 5)  # clear of truncation at the borders
+    edge = measure_edge(edge_slice, pixel_size_um=pixel, roi=roi)
+    write_tiff(work / "edge_slice.tif", edge_slice, pixel_size_um=pixel)
+    write_json(work / "edge.json", edge.to_json())
+    # 3. noise of the chart slice background
+    noise_roi = background_roi(layout, chart_slice.shape)
+    noise = measure_noise(chart_slice, noise_roi)
+    write_json(work / "noise.json", noise.to_json())
+    # 4. network with the measured degradation
+    blur = edge.psf_sigma_px if edge.psf_sigma_px is not None else edge.sigma_px
+    checkpoint, model_info = _pick_model(float(blur), float(noise.sigma_normalized), scenario, work)
+    enhanced = learn.enhance(chart_slice, checkpoint)
+    scale = checkpoint.config.scale
+    write_tiff(work / "chart_slice_enhanced.tif", enhanced, pixel_size_um=pixel / scale)
+    after = measure_chart(enhanced, ChartLayout.from_json(layout), pixel_size_um=pixel / scale)
+    bicubic = learn.bicubic_upsample(chart_slice, scale) if hasattr(learn, "bicubic_upsample") else None
+    bicubic_groups = (measure_chart(np.asarray(bicubic), ChartLayout.from_json(layout),
+                                    pixel_size_um=pixel / scale) if bicubic is not None else [])
+    return {
+        "pixel_um": pixel,
+        "chart_height_um": float(heights[k]),
+        "n_views": int(setup.geometry.n_views),
+        "slice_heights_um": heights.tolist(),
+        "edge": {k2: v for k2, v in edge.to_json().items() if k2 not in ("esf", "lsf", "mtf")},
+        "edge_curves": {"position_px": edge.position_px.tolist(), "esf": edge.esf.tolist(),
+                        "lsf": edge.lsf.tolist(), "frequency_cyc_per_px": edge.frequency_cyc_per_px.tolist(),
+                        "mtf": edge.mtf.tolist()},
+        "noise": noise.to_json(),
+        "model": {**model_info, "scale": scale, "blur_sigma_px": checkpoint.degradation.blur_sigma_px,
+                  "noise_sigma": checkpoint.degradation.noise_sigma},
+        "degradation_measured": {"blur_sigma_px": float(blur), "noise_sigma": float(noise.sigma_normalized)},
+        "chart": {"before": _chart_table(before), "after": _chart_table(after),
+                  "bicubic": _chart_table(bicubic_groups)},
+    }
+
+
+# --------------------------------------------------------------------------- report
+def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
+    from twin.report import Quantity, Report
+
+    res = results[0]
+    work = Path(out_dir) / "points" / "single"
+    rep = Report(f"{scenario.name}: the published system, end to end",
+                 scenario["scenario"]["question"])
+    _setup_rows(rep, scenario, res)
+    if quick:
+        rep.add_text("**Quick mode**: 7 views, 3 iterations, no field oversampling - numbers are indicative only.")
+    widths = sorted(res["chart"]["before"], key=float)
+    rows = []
+    for w in widths:
+        b, a = res["chart"]["before"][w], res["chart"]["after"].get(w)
+        rows.append([f"{w} um",
+                     rep.result(("chart", "before", w, "contrast"), b["contrast"], digits=3),
+                     rep.result(("chart", "before", w, "modulation"), b["modulation"], digits=3),
+                     rep.result(("chart", "before", w, "resolved"), b["resolved"]),
+                     rep.result(("chart", "after", w, "contrast"), a["contrast"], digits=3),
+                     rep.result(("chart", "after", w, "modulation"), a["modulation"], digits=3),
+                     rep.result(("chart", "after", w, "resolved"), a["resolved"])])
+    rep.add_table("Line-and-space groups before and after the network",
+                  ["line width", "contrast before", "dip before", "resolved before",
+                   "contrast after", "dip after", "resolved after"],
+                  rows, note="contrast: Michelson contrast of the group profile; dip: the smallest dip "
+                             "between neighbouring lines relative to the line signal above the local "
+                             "background (0 when lines merge); both the smaller of the two orientations. "
+                             "Resolved: all lines found and every dip >= Rayleigh's 26.5 % in both "
+                             "orientations (see README). Attenuation slices have a near-zero background, "
+                             "which pushes the Michelson contrast of any visible pattern towards 1; the dip "
+                             "is the more telling number there.")
+    e, n = res["edge"], res["noise"]
+    rep.add_table("Measured blur and noise of the slices", ["quantity", "value"], [
+        ["edge LSF sigma (Gaussian fit)", rep.result(("edge", "sigma_px"), e["sigma_px"], "px")],
+        ["edge LSF sigma", rep.result(("edge", "sigma_um"), e["sigma_um"], "um")],
+        ["blur sigma without pixel aperture", rep.result(("edge", "psf_sigma_px"), e["psf_sigma_px"], "px")],
+        ["FWHM", rep.result(("edge", "fwhm_um"), e["fwhm_um"], "um")],
+        ["MTF50", rep.result(("edge", "mtf50_lp_per_mm"), e["mtf50_lp_per_mm"], "lp/mm")],
+        ["MTF10", rep.result(("edge", "mtf10_lp_per_mm"), e["mtf10_lp_per_mm"], "lp/mm")],
+        ["background noise sigma", rep.result(("noise", "sigma"), n["sigma"], "1/um")],
+        ["noise sigma, normalised", rep.result(("noise", "sigma_normalized"), n["sigma_normalized"])],
+    ])
+    m = res["model"]
+    rep.add_table("Super-resolution model", ["quantity", "value"], [
+        ["model", m["source"]],
+        ["scale", rep.result(("model", "scale"), m["scale"])],
+        ["trained blur sigma", rep.result(("model", "blur_sigma_px"), m["blur_sigma_px"], "px")],
+        ["trained noise sigma", rep.result(("model", "noise_sigma"), m["noise_sigma"])],
+        ["measured blur sigma", rep.result(("degradation", "blur_sigma_px"),
+                                           res["degradation_measured"]["blur_sigma_px"], "px")],
+        ["measured noise sigma", rep.result(("degradation", "noise_sigma"),
+                                            res["degradation_measured"]["noise_sigma"])],
+        ["model matches the measured degradation", rep.result(("model", "matches_measured"),
+                                                              m["matches_measured"])],
+    ])
+    figures = Path(out_dir) / "figures"
+    _figure_edge(res, figures / "edge.png")
+    rep.add_figure("figures/edge.png", "ESF, LSF with its Gaussian fit, and MTF of the W edge in the slice")
+    _figure_noise(work, res, figures / "noise.png")
+    rep.add_figure("figures/noise.png", "Background histogram of the chart slice with the Gaussian fit")
+    _figure_chart(work, res, figures / "chart.png")
+    rep.add_figure("figures/chart.png", "Chart slice: reconstruction (left) and after the network (right)")
+    _figure_contrast(res, figures / "contrast.png")
+    rep.add_figure("figures/contrast.png", "Group contrast before and after the network")
+    _conclusions(rep, res)
+    _copy_images(work, Path(out_dir) / "images")
+    return rep
+
+
+def _setup_rows(rep, scenario, res):
+    from twin.report import Quantity
+    from twin.schema import SCHEMA
+
+    for table, key, label in [("source", "kvp", "tube voltage"), ("source", "current", "tube current"),
+                              ("source", "focal_spot_size", "focal spot size"),
+                              ("geometry", "source_distance", "source to scintillator"),
+                              ("geometry", "n_views", "views"), ("geometry", "arc", "arc"),
+                              ("scintillator", "material", "scintillator"),
+                              ("scintillator", "thickness", "scintillator thickness"),
+                              ("scintillator", "scatter_blur", "screen light-scatter blur (FWHM)"),
+                              ("optics", "na", "objective NA"), ("optics", "tube_lens", "tube lens"),
+                              ("camera", "pixel", "camera pixel"), ("acquisition", "exposure", "exposure per view"),
+                              ("object", "material", "chart absorber"), ("object", "thickness", "chart thickness"),
+                              ("object", "height", "chart height"),
+                              ("reconstruction", "method", "reconstruction")]:
+        spec = SCHEMA[table][key]
+        value = scenario[table][key]
+        unit = spec.unit if spec.kind == "quantity" else ""
+        if unit == "mm":  # stored in um inside; shown as written in scenario files
+            value = value / 1000.0
+        cell = Quantity(value, unit) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        rep.add_setup(label, cell, spec.source or spec.doc)
+    rep.add_setup("effective pixel", Quantity(res["pixel_um"], "um"), "camera pixel / (20 x 160/200)")
+
+
+def _conclusions(rep, res):
+    before, after = res["chart"]["before"], res["chart"]["after"]
+    widths = sorted(before, key=float)
+    res_b = [w for w in widths if before[w]["resolved"]]
+    res_a = [w for w in widths if after.get(w, {}).get("resolved")]
+    fmt = lambda ws: ", ".join(f"{w} um" for w in ws) or "none"  # noqa: E731
+    rep.add_conclusion(f"Resolved in the reconstructed slice: {fmt(res_b)}; after the network: {fmt(res_a)}.")
+    published_b, published_a = {"2.0", "3.0"}, {"1.0", "2.0", "3.0"}
+    same_b = set(res_b) == published_b & set(widths)
+    same_a = published_a & set(widths) <= set(res_a)
+    if same_b and same_a:
+        rep.add_conclusion("This matches the published finding (2 and 3 um resolved, 1 um not; 1 um after the network).")
+    else:
+        diffs = []
+        if not same_b:
+            diffs.append(f"before the network the twin resolves {fmt(res_b)} where the paper resolves 2 and 3 um only")
+        if not same_a:
+            diffs.append(f"after the network the twin resolves {fmt(res_a)} where the paper resolves 1, 2 and 3 um")
+        rep.add_conclusion(
+            "This differs from the published finding: " + "; ".join(diffs) + ". The twin's blur comes only "
+            "from what it models (screen depth-of-field and diffraction at the assumed NA and thickness, "
+            "focal-spot penumbra, pixel, reconstruction); unmodelled blur of the real system - electron "
+            "range and light scattering in the nano-polycrystalline film, stage and tube-arc registration "
+            "errors between views, objective aberrations - and the assumed values (screen thickness, NA, "
+            "chart absorber) are the first candidates for the difference.")
+    m = res["model"]
+    if not m["matches_measured"]:
+        rep.add_conclusion(
+            f"The network used ({m['source']}) was trained for blur sigma {m['blur_sigma_px']:.3g} px and noise "
+            f"{m['noise_sigma']:.3g}, while the slice measures {res['degradation_measured']['blur_sigma_px']:.3g} px "
+            f"and {res['degradation_measured']['noise_sigma']:.3g}; set learn.train_steps to train a matching one.")
+
+
+def _figure_edge(res, path):
+    from twin.report import new_figure, save_figure
+
+    c = res["edge_curves"]
+    fig = new_figure(width=10, height=3.2)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    x = np.asarray(c["position_px"])
+    ax1.plot(x, c["esf"])
+    ax1.set(xlabel="distance from edge (px)", ylabel="ESF (1/um)", title="ESF")
+    lsf = np.asarray(c["lsf"])
+    s = res["edge"]["sigma_px"]
+    ax2.plot(x, lsf, label="LSF")
+    ax2.plot(x, np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2 * np.pi)), "--", label=f"Gaussian, sigma={s:.2f} px")
+    ax2.set(xlabel="distance from edge (px)", title="LSF")
+    ax2.legend(fontsize=8)
+    ax3.plot(c["frequency_cyc_per_px"], c["mtf"])
+    ax3.axhline(0.5, color="0.7", lw=0.8)
+    ax3.axhline(0.1, color="0.7", lw=0.8)
+    ax3.set(xlabel="cycles/pixel", ylabel="MTF", title="MTF", xlim=(0, 1), ylim=(0, 1.05))
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _figure_noise(work, res, path):
+    from physics.imageio import read_tiff
+    from twin.report import new_figure, save_figure
+
+    img = read_tiff(work / "chart_slice.tif").data
+    x0, y0, x1, y1 = res["noise"]["roi"]
+    values = img[y0:y1, x0:x1].ravel()
+    mu, sigma = res["noise"]["mean"], res["noise"]["sigma"]
+    fig = new_figure(width=5, height=3.2)
+    ax = fig.subplots()
+    counts, edges, _ = ax.hist(values, bins=60, color="0.6")
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    gauss = np.exp(-0.5 * ((centres - mu) / sigma) ** 2)
+    ax.plot(centres, gauss * counts.max() / gauss.max(), "r-", label=f"fit: sigma = {sigma:.3g}")
+    ax.set(xlabel="slice value (1/um)", ylabel="pixels", title="background histogram")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _figure_chart(work, res, path):
+    from physics.imageio import read_tiff
+    from twin.report import new_figure, save_figure
+
+    before = read_tiff(work / "chart_slice.tif").data
+    after = read_tiff(work / "chart_slice_enhanced.tif").data
+    fig = new_figure(width=10, height=4)
+    ax1, ax2 = fig.subplots(1, 2)
+    for ax, img, title in ((ax1, before, "tomosynthesis slice"), (ax2, after, "after the network")):
+        lo, hi = np.percentile(img, [0.5, 99.5])
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _figure_contrast(res, path):
+    from twin.report import new_figure, save_figure
+
+    widths = sorted(res["chart"]["before"], key=float)
+    b = [res["chart"]["before"][w]["contrast"] for w in widths]
+    a = [res["chart"]["after"][w]["contrast"] for w in widths]
+    fig = new_figure(width=5, height=3.2)
+    ax = fig.subplots()
+    x = np.arange(len(widths))
+    ax.bar(x - 0.2, b, 0.4, label="slice")
+    ax.bar(x + 0.2, a, 0.4, label="after network")
+    ax.set_xticks(x, [f"{w} um" for w in widths])
+    ax.set(ylabel="Michelson contrast", title="line-and-space contrast")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _copy_images(work: Path, images: Path):
+    import shutil
+
+    images.mkdir(parents=True, exist_ok=True)
+    for name in ("chart_slice.tif", "chart_slice_enhanced.tif", "edge_slice.tif", "slices.tif",
+                 "edge.json", "noise.json", "chart.json"):
+        src = work / name
+        if src.exists():
+            tmp = images / f".{name}.part"
+            shutil.copyfile(src, tmp)
+            tmp.replace(images / name)
