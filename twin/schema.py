@@ -204,6 +204,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "snr_target": Field("number", 10.0, min=0.0, inclusive_min=False,
                             doc="SNR per effective pixel for the exposure-time comparison",
                             source="assumed: Rose criterion ~5, x2 margin"),
+        "power_per_spot_size": Q("1 W/um", "W/um", "largest tube power per um of focal-spot size "
+                                 "(power = min(kvp x current, this x spot size), for both set-ups)",
+                                 "assumed order of magnitude: a stationary anode's heat-conduction "
+                                 "limit makes the allowed power grow about linearly with the spot "
+                                 "diameter; micro-focus tubes run a few W at 1-5 um, the paper's "
+                                 "tube 50 W at 30-55 um", min=0.0, inclusive_min=False),
     },
     "reconstruction": {
         "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "grad"),
