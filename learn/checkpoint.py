@@ -97,7 +97,7 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
         raise ValueError(f"scale: model scale {model.config.scale} != degradation scale "
                          f"{degradation.scale}")
     params = nnx.state(model, nnx.Param)
-    payload = {**flatten(params.to_pure_dict(), "params"), **(arrays or {})}
+    payload = {**flatten(nnx.to_pure_dict(params), "params"), **(arrays or {})}
     state_name = f"state-{int(step):08d}.npz"
     with atomic_path(folder / state_name) as tmp:
         with open(tmp, "wb") as fh:
@@ -138,8 +138,8 @@ def load_checkpoint(path) -> Checkpoint:
         raise ImageFileError(f"{state_path}: unreadable state file ({exc})") from None
     model = create_model(config)
     params = nnx.state(model, nnx.Param)
-    restored = unflatten(params.to_pure_dict(), arrays, "params")
-    params.replace_by_pure_dict(restored)
+    restored = unflatten(nnx.to_pure_dict(params), arrays, "params")
+    nnx.replace_by_pure_dict(params, restored)
     nnx.update(model, params)
     return Checkpoint(model=model, config=config, degradation=degradation, step=int(info["step"]),
                       info=info, arrays=arrays, path=folder)

@@ -103,7 +103,7 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
     seed : int
         Seed for scenes, crop split and noise.
     progress : callable, optional
-        ``progress(n_done_increment, info)``; called once per shard.
+        ``progress(1, info=...)``; called once per shard.
     """
     out_dir = Path(out_dir)
     s = degradation.scale
@@ -158,7 +158,7 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
         if path.exists() and _shard_ok(path, len(sh["items"])):
             entry["sha256"] = _sha256(path)
             if progress:
-                progress(1, f"{sh['file']} (kept)")
+                progress(1, info=f"{sh['file']} (kept)")
             continue
         hr = _render_items(key, sh, hr_size, image_dir, cache)
         noise_key = jax.random.fold_in(jax.random.fold_in(key, 1000 + _SPLIT_ID[sh["split"]]),
@@ -170,7 +170,7 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
                 np.savez(fh, hr=hr.astype(np.float32), lr=lr.astype(np.float32))
         entry["sha256"] = _sha256(path)
         if progress:
-            progress(1, sh["file"])
+            progress(1, info=sh["file"])
     manifest["complete"] = True
     write_json(manifest_path, manifest)
     return manifest

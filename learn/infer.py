@@ -25,7 +25,7 @@ def _predictor(ck: Checkpoint):
     key = id(ck.model)
     if key not in _PREDICT_CACHE:
         graphdef, state = nnx.split(ck.model, nnx.Param)
-        params = state.to_pure_dict()
+        params = nnx.to_pure_dict(state)
         fn = jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))
         _PREDICT_CACHE.clear()
         _PREDICT_CACHE[key] = lambda x: fn(params, x)
@@ -102,7 +102,7 @@ def enhance(image, checkpoint=None, *, tile: int = 256, margin: int | None = Non
     tile, margin : int
         See :func:`apply_tiled`.
     progress : callable, optional
-        ``progress(1, info)`` after each slice.
+        ``progress(1, info=...)`` after each slice.
 
     Returns
     -------
@@ -130,5 +130,5 @@ def enhance(image, checkpoint=None, *, tile: int = 256, margin: int | None = Non
             y = np.clip(np.rint(y), info.min, info.max)
         out[i] = y
         if progress:
-            progress(1, f"slice {i + 1}/{stack.shape[0]}")
+            progress(1, info=f"slice {i + 1}/{stack.shape[0]}")
     return out[0] if arr.ndim == 2 else out

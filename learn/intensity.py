@@ -19,23 +19,18 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 
 
 def normalization_range(image) -> tuple[float, float]:
-    """(lo, hi) of ``image`` by the product convention; refuses NaN and flat images."""
+    """(lo, hi) of ``image`` by the product convention (refuses NaN and flat images)."""
     from physics.measure.noise import normalization_range as _range  # the single definition
 
-    arr = np.asarray(image)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("image: contains NaN or inf")
-    lo, hi = (float(v) for v in _range(arr))
-    if not hi > lo:
-        raise ValueError(f"image: has no contrast to normalise (0.5th and 99.5th percentiles "
-                         f"are both {lo!r})")
-    return lo, hi
+    return _range(image)
 
 
 def normalize(image):
-    """Return ``((image - lo) / (hi - lo), (lo, hi))`` as float32."""
+    """Return ``((image - lo) / (hi - lo), (lo, hi))``, float32, by the product convention."""
+    from physics.measure.noise import normalize as _normalize
+
     lo, hi = normalization_range(image)
-    return ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32), (lo, hi)
+    return _normalize(image, (lo, hi)).astype(np.float32), (lo, hi)
 
 
 def read_grey(path: str | os.PathLike) -> np.ndarray:

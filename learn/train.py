@@ -175,7 +175,7 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     max_val_images : int
         Validation uses the first ``max_val_images`` held-out images.
     progress : callable, optional
-        ``progress(n_steps, info)`` after each step.
+        ``progress(1, info=...)`` after each step.
 
     Returns
     -------
@@ -200,7 +200,7 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     tx = make_optimizer(cfg)
     model = create_model(mcfg, seed=cfg.seed)
     graphdef, state = nnx.split(model, nnx.Param)
-    params = state.to_pure_dict()
+    params = nnx.to_pure_dict(state)
     opt_state = tx.init(params)
     rng = jax.random.PRNGKey(cfg.seed)
     step, history = 0, []
@@ -245,7 +245,7 @@ def train(data, out, *, model_config: ModelConfig | None = None,
         if progress:
             info = f"loss {loss:.4f}" + (f"  val PSNR {val['psnr']:.2f} dB "
                                           f"(bicubic {val['bicubic_psnr']:.2f})" if val else "")
-            progress(1, info)
+            progress(1, info=info)
     return {"step": step, "loss": loss, "val": val, "history": history, "checkpoint": str(out)}
 
 

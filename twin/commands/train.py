@@ -53,7 +53,7 @@ def run(args) -> int:
         if (Path(args.out) / "checkpoint.json").exists():
             done = load_checkpoint(args.out).step
     with progress("train", tcfg.steps, enabled=not args.json) as advance:
-        advance(done, "resumed" if done else "")
+        advance(done, info="resumed" if done else "")
         result = train(args.data, args.out, model_config=ModelConfig(**mcfg.to_dict()),
                        train_config=tcfg, resume=args.resume, progress=advance)
     result.pop("history")

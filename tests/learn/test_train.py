@@ -1,0 +1,94 @@
+"""Training: loss decreases, checkpoint round trip, exact resume, bad input."""
+
+import jax
+import numpy as np
+import pytest
+
+from learn import (Degradation, TrainConfig, create_model, load_checkpoint, make_dataset, preset,
+                   save_checkpoint, train)
+from physics.imageio import ImageFileError
+
+CFG = dict(batch_size=4, patch_lr=16, val_every=3, save_every=3)
+
+
+def test_few_steps_lower_the_loss(tiny_dataset, tmp_path):
+    from learn.dataset import load_dataset
+    from learn.train import make_optimizer, make_train_step
+    from flax import nnx
+
+    cfg = TrainConfig(steps=25, learning_rate=1e-2, decay="none", **CFG)
+    ds = load_dataset(tiny_dataset)
+    graphdef, state = nnx.split(create_model(preset("tiny")), nnx.Param)
+    params, tx = nnx.to_pure_dict(state), make_optimizer(cfg)
+    opt = tx.init(params)
+    step = make_train_step(graphdef, tx, cfg, 2)
+    rng = jax.random.PRNGKey(0)
+    fixed = 0  # the same batch every time, so the loss must fall
+    losses = []
+    for _ in range(25):
+        params, opt, loss = step(params, opt, rng, fixed, ds.hr, ds.lr)
+        losses.append(float(loss))
+    assert losses[-1] < 0.95 * losses[0]
+    assert all(b < a for a, b in zip(losses[::5], losses[5::5]))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    m = create_model(preset("tiny", scale=3), seed=5)
+    deg = Degradation(3, 0.7, 0.02)
+    save_checkpoint(tmp_path / "c", model=m, degradation=deg, step=7, info={"note": "x"})
+    ck = load_checkpoint(tmp_path / "c")
+    assert (ck.scale, ck.step, ck.degradation, ck.info["note"]) == (3, 7, deg, "x")
+    x = jax.random.uniform(jax.random.PRNGKey(0), (9, 11))
+    np.testing.assert_array_equal(np.asarray(ck.model(x)), np.asarray(m(x)))
+    # Re-saving replaces the state file (one state file, named in checkpoint.json).
+    save_checkpoint(tmp_path / "c", model=m, degradation=deg, step=8)
+    assert [p.name for p in (tmp_path / "c").glob("state-*.npz")] == ["state-00000008.npz"]
+
+
+def test_resume_equals_uninterrupted_run(tiny_dataset, tmp_path):
+    cfg = TrainConfig(steps=6, **CFG)
+    full = train(tiny_dataset, tmp_path / "full", model_config=preset("tiny"), train_config=cfg)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_4(n, info, _count=[0]):
+        _count[0] += 1
+        if _count[0] == 4:  # after the step-3 checkpoint and one more unsaved step
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_dataset, tmp_path / "cut", model_config=preset("tiny"), train_config=cfg,
+              progress=kill_at_4)
+    assert load_checkpoint(tmp_path / "cut").step == 3
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        train(tiny_dataset, tmp_path / "cut", model_config=preset("tiny"), train_config=cfg)
+    resumed = train(tiny_dataset, tmp_path / "cut", model_config=preset("tiny"), train_config=cfg,
+                    resume=True)
+    assert resumed["step"] == full["step"] == 6
+    a, b = load_checkpoint(tmp_path / "full").arrays, load_checkpoint(tmp_path / "cut").arrays
+    assert sorted(a) == sorted(b) and any(k.startswith("opt/") for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert resumed["loss"] == full["loss"]
+
+
+def test_bad_training_input(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="scale: model scale 3 does not match"):
+        train(tiny_dataset, tmp_path / "x", model_config=preset("tiny", scale=3),
+              train_config=TrainConfig(steps=1, **CFG))
+    with pytest.raises(ValueError, match="no checkpoint to resume"):
+        train(tiny_dataset, tmp_path / "y", model_config=preset("tiny"),
+              train_config=TrainConfig(steps=1, **CFG), resume=True)
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="huber")
+    with pytest.raises(ImageFileError, match="file not found"):
+        train(tmp_path / "nodata", tmp_path / "z")
+
+
+def test_unknown_checkpoint_files(tmp_path):
+    with pytest.raises(ImageFileError, match="not a checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ImageFileError, match="unknown checkpoint format"):
+        load_checkpoint(tmp_path)
