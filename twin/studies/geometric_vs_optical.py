@@ -76,7 +76,7 @@ COMPONENTS = ("focal_spot", "scintillator", "optics", "pixel")
 #: Objective parfocal distance (object to mounting shoulder), added to the optical
 #: set-up's length. Assumed: Mitutoyo M Plan Apo objectives have a 95 mm parfocal length.
 PARFOCAL_UM = 95_000.0
-#: Frequency samples of every MTF, from 0 to the first zero of the pixel aperture.
+#: Frequency samples of every MTF (linear and log grids each), up to the pixel aperture's first zero.
 N_FREQ = 401
 #: Level of the resolved criterion on the MTF (10 %, as for Koch's R and MTF10).
 RESOLVED_MTF = 0.1
@@ -439,7 +439,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     cell_obj = system.cell_um / opt.magnification
     # Up to the first zero of the coarser pixel's aperture, within the optical PSF grid's Nyquist.
     f_max = min(1.0 / max(opt.object_pixel_um, geo.object_pixel_um), 0.5 / cell_obj)
-    freqs = np.linspace(0.0, f_max, N_FREQ)
+    # Linear for the curves, plus log-spaced so MTF50 of a large penumbra (~10 lp/mm) is resolved too.
+    freqs = np.unique(np.concatenate([np.linspace(0.0, f_max, N_FREQ), np.geomspace(1e-3 * f_max, f_max, N_FREQ)]))
 
     psf = np.asarray(response.psf, float)
     airy = np.asarray(airy_psf(system.microscope.numerical_aperture, system.scintillator.emission_um,
@@ -829,6 +830,18 @@ def _conclusions(rep, scenario, spots, rows):
     else:
         rep.add_conclusion(f"No swept spot lets the geometric set-up reach the optical set-up's MTF50 at "
                            f"{spots[ref]:g} um ({opt50[ref]:.3g} lp/mm).")
+    # 3b. The optical set-up's own lever: its source distance (assumed, not in the paper).
+    so = o["sigma_um"]
+    rest = math.sqrt(so["quadrature"] ** 2 - so["focal_spot"] ** 2)
+    r_now = o["source_detector_mm"]
+    h_mm = r_now - o["source_object_mm"]
+    r_min = so["focal_spot"] * r_now / rest  # object-plane penumbra sigma = s_spot h / R
+    if r_min > h_mm:
+        rep.add_conclusion(
+            f"The optical set-up's photon rate is set by its source distance R = {r_now:g} mm (assumed): its "
+            f"penumbra sigma s h/R would equal the rest of its blur budget ({rest:.2g} um) only at R = "
+            f"{r_min:.2g} mm for the {spots[ref]:g} um spot, where the inverse-square law gives "
+            f"{(r_now / r_min) ** 2:.3g}x more photons per pixel (if the tube housing allows it).")
     # 4. DQE of the lens-coupled detector.
     gain = o["electrons_per_quantum"]
     rep.add_conclusion(
