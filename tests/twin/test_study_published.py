@@ -49,7 +49,7 @@ def test_physics_of_the_slice(quick_run):
     scenario = load_scenario(DEFAULT_SCENARIO)
     scatter_sigma = scenario["scintillator"]["scatter_blur"] / 2.3548
     edge = results["edge"]
-    assert edge["psf_sigma_um"]["value"] >= 0.8 * scatter_sigma
+    assert edge["psf_sigma_px"]["value"] * scenario["camera"]["pixel"] / 16.0 >= 0.8 * scatter_sigma
 
 
 def test_rerun_resumes_from_the_cache(quick_run):
