@@ -344,7 +344,6 @@ def _figure_edge(res, path):
     ax3.axhline(0.5, color="0.7", lw=0.8)
     ax3.axhline(0.1, color="0.7", lw=0.8)
     ax3.set(xlabel="cycles/pixel", ylabel="MTF", title="MTF", xlim=(0, 1), ylim=(0, 1.05))
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -364,7 +363,6 @@ def _figure_noise(work, res, path):
     ax.plot(centres, gauss * counts.max() / gauss.max(), "r-", label=f"fit: sigma = {sigma:.3g}")
     ax.set(xlabel="slice value (1/um)", ylabel="pixels", title="background histogram")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -381,7 +379,6 @@ def _figure_chart(work, res, path):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(title)
         ax.axis("off")
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -399,7 +396,6 @@ def _figure_contrast(res, path):
     ax.set_xticks(x, [f"{w} um" for w in widths])
     ax.set(ylabel="Michelson contrast", title="line-and-space contrast")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
