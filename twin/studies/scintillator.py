@@ -299,6 +299,7 @@ def _conclusions(rep, res, materials):
         q_nom.append((q, q * r["refractive_index"]))
         q_eff_spread.append(math.sqrt(extra) / (r["light_depth_spread_um"] * r["na"]) * r["refractive_index"])
     thick = [r for r in res if r["thickness_um"] == thick_t]
+    spread = np.median([r["light_depth_spread_um"] / r["thickness_um"] for r in thick])
     ratio_thick = np.array([r["resolution_um"] / r["koch_um"] for r in thick])
     if q_nom:
         q_arr = np.array(q_nom)
@@ -310,7 +311,7 @@ def _conclusions(rep, res, materials):
             f"{np.median([r['refractive_index'] for r in res]):.2f}: q n = {np.median(q_arr[:, 1]):.3f}. "
             f"Refraction into the film (sin theta_in = NA/n) divides the geometric defocus blur by ~n, which "
             f"the formula does not carry. The light is not spread evenly over thick screens either: its "
-            f"equivalent uniform depth spread is {np.median([r['light_depth_spread_um'] / r['thickness_um'] for r in thick]):.2f} "
+            f"equivalent uniform depth spread is {spread:.2f} "
             f"of the thickness at {thick_t:.3g} um (median); with z = that spread, q n = "
             f"{np.median(q_eff_spread):.3f}.")
     # the PSF of a thick screen: sharp in-focus core, wide defocused wings

@@ -283,7 +283,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     # resolved calls: measure_chart judges line signal against the local background, which an
     # offset does not change; the offset keeps its Michelson contrast (not used: FBP slices
     # are zero-mean) defined
-    measured = measure_chart(chart - float(chart.min()) + 1e-6, ChartLayout.from_json(layout), pixel_size_um=pixel)
+    offset_slice = chart - float(chart.min()) + 1e-6
+    measured = measure_chart(offset_slice, ChartLayout.from_json(layout), pixel_size_um=pixel)
     for m in measured:
         per_group[m.name]["resolved"] = bool(m.resolved)
 
@@ -295,7 +296,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     for g in groups:
         entry = per_group[g["name"]]
         entry["signal_to_clutter"] = abs(entry["modulation_at_chart"]) / rms_slice
-        entry["signal_to_clutter_projection"] = abs(float(group_modulation(projections[central][None], g, pixel)[0])) / rms_proj
+        in_projection = float(group_modulation(projections[central][None], g, pixel)[0])
+        entry["signal_to_clutter_projection"] = abs(in_projection) / rms_proj
     reference = max((g for g in groups if g["orientation"] == "vertical"), key=lambda g: g["line_width_um"])
     ref = per_group[reference["name"]]
 
@@ -409,8 +411,9 @@ def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
                    "prediction (dashed): most views at each arc (left), each view count at the largest arc (right).")
     _figure_clutter(res, widths, figures / "sharpness_and_clutter.png")
     rep.add_figure("figures/sharpness_and_clutter.png",
-                   "Signal-to-clutter ratio of the vertical groups in the chart slice and clutter suppression "
-                   "against the central projection, against arc and views.")
+                   "Signal-to-clutter ratio of the vertical groups in the chart slice, clutter suppression "
+                   "against the central projection (both against arc, one line per view count), and the ghost "
+                   "level of the widest vertical group against views (missing: no ghost within the stack).")
     _figure_sections(res, point_of, out_dir, figures / "xz_sections.png")
     rep.add_figure("figures/xz_sections.png",
                    "x-z sections of the reconstruction through the widest vertical group: the chart's structure "
@@ -507,7 +510,8 @@ def _conclusions(rep, res, widths, names):
             f"{hi[0]:.3g}x at {hi[1]['n_views']} views / {hi[1]['arc_deg']:g} deg.")
     for n in names:
         ok = [r for r in res if r["groups"][n]["resolved"]]
-        missed = ", ".join(f"{r['n_views']} views / {r['arc_deg']:g} deg" for r in res if not r["groups"][n]["resolved"])
+        missed = ", ".join(f"{r['n_views']} views / {r['arc_deg']:g} deg" for r in res
+                           if not r["groups"][n]["resolved"])
         rep.add_conclusion(f"{n} resolved in the chart slice at {len(ok)} of {len(res)} points"
                            + (f" (not at: {missed})." if 0 < len(ok) < len(res) else "."))
 
@@ -560,7 +564,8 @@ def _figure_ssp(res, name, path):
                 ax.plot(dz, g["predicted_ssp"], "--", color=f"C{i}", lw=0.8)
         ax.axhline(0.5, color="0.6", lw=0.6)
         ax.axhline(0.0, color="0.6", lw=0.6)
-        ax.set(xlabel="height - chart height (um)", title=f"{name}: " + ("most views" if ax is ax1 else f"{widest:g} deg"))
+        title = f"{name}: " + ("most views" if ax is ax1 else f"{widest:g} deg")
+        ax.set(xlabel="height - chart height (um)", title=title)
         ax.legend(fontsize=7)
         ax.grid(True, alpha=0.3)
     ax1.set_ylabel("normalised modulation (SSP)")
@@ -570,8 +575,8 @@ def _figure_ssp(res, name, path):
 def _figure_clutter(res, widths, path):
     from twin.report import new_figure, save_figure
 
-    fig = new_figure(width=10, height=4)
-    ax1, ax2 = fig.subplots(1, 2)
+    fig = new_figure(width=13, height=4)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     for i, v in enumerate(sorted({r["n_views"] for r in res})):
         pts = [r for r in res if r["n_views"] == v]
         for j, n in enumerate(widths):
@@ -579,9 +584,15 @@ def _figure_clutter(res, widths, path):
                      ("o-", "s--")[j % 2], color=f"C{i}", label=f"{n}, {v} views")
         ax2.plot([r["arc_deg"] for r in pts], [r["clutter"]["suppression"] for r in pts], "o-", color=f"C{i}",
                  label=f"{v} views")
+    for i, arc in enumerate(sorted({r["arc_deg"] for r in res})):
+        pts = [r for r in res if r["arc_deg"] == arc]
+        ghost = [r["groups"][widths[-1]]["ghost_level"] for r in pts]
+        ax3.plot([r["n_views"] for r in pts], [np.nan if g is None else g for g in ghost], "o-", color=f"C{i}",
+                 label=f"{arc:g} deg")
     ax1.set(xlabel="arc (deg)", ylabel="signal-to-clutter in the chart slice", yscale="log")
     ax2.set(xlabel="arc (deg)", ylabel="clutter suppression vs projection", yscale="log")
-    for ax in (ax1, ax2):
+    ax3.set(xlabel="views", ylabel=f"ghost level, {widths[-1]}", xscale="log", ylim=(0, 1.05))
+    for ax in (ax1, ax2, ax3):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
     save_figure(fig, path)
