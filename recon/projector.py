@@ -240,14 +240,27 @@ def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
                         _edges(s, dc, u, cols, n_vox[-1], c_k, g.m, g.a, lo, size), axis=-1)
 
 
-def _fp_group(volume, p, plan: _Plan, g: _Group):
-    rows, cols = plan.det_shape
-    vol_t = jnp.transpose(volume, g.perm)  # (n_m, [n_b,] n_a)
+def _slab_volume(volume, g: _Group):
+    """Volume transposed to (n_m, [n_b,] n_a), zero-padded to whole blocks of slices."""
+    vol_t = jnp.transpose(volume, g.perm)
     n_m = vol_t.shape[0]
     n_blocks, kk = _slice_blocks(n_m, g)
     vol_t = jnp.concatenate([vol_t, jnp.zeros((kk.size - n_m, *vol_t.shape[1:]), vol_t.dtype)])
-    vol_t = vol_t.reshape(n_blocks, g.slab, *vol_t.shape[1:])
-    kk = jnp.asarray(kk, volume.dtype)
+    return vol_t.reshape(n_blocks, g.slab, *vol_t.shape[1:]), jnp.asarray(kk, volume.dtype)
+
+
+def _lengths(c, plan: _Plan, g: _Group, size):
+    rows, cols = plan.det_shape
+    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size))(
+        c["src"], c["det"], c["u"], c["v"])
+    return lengths.reshape(g.chunk, *((rows, cols) if plan.ndim == 3 else (cols,)))
+
+
+def _fp_group(volume, p, plan: _Plan, g: _Group):
+    if g.parallel:
+        return _fp_group_spread(volume, p, plan, g)
+    rows, cols = plan.det_shape
+    vol_t, kk = _slab_volume(volume, g)
     lo, size = p["lo"], p["size"]
     one = functools.partial(_fp_one, lo=lo, size=size, plan=plan, g=g)
     # vmap over the slices of a block (geometry shared), then over the views of a chunk.
@@ -261,9 +274,55 @@ def _fp_group(volume, p, plan: _Plan, g: _Group):
 
         shape = (g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols)
         acc, _ = jax.lax.scan(block_step, jnp.zeros(shape, volume.dtype), (vol_t, kk))
-        lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size))(
-            c["src"], c["det"], c["u"], c["v"])
-        return acc * lengths.reshape(acc.shape)
+        return acc * _lengths(c, plan, g, size)
+
+    out = jax.lax.map(chunk_fn, _chunked(p, g))
+    return out.reshape(-1, *out.shape[2:])[: len(g.views)]
+
+
+def _spread_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
+    """Voxel-boundary jumps of slice ``k`` and the detector cells (last stage) they land in.
+
+    2D: along the columns. 3D: the slice is first resampled onto the detector columns
+    (one gather pass per row), then its jumps along y are spread onto the detector rows.
+    """
+    rows, cols = plan.det_shape
+    c_k = lo[g.m] + (k + 0.5) * size[g.m]
+    if plan.ndim == 3:
+        sl = dd1d.forward_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=-1)
+        return dd1d.spread_affine(sl, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), rows, axis=0)
+    return dd1d.spread_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=0)
+
+
+def _fp_group_spread(volume, p, plan: _Plan, g: _Group):
+    """Forward projection of a parallel-detector group as the exact transpose of its back
+    projection: every slice adds its voxel-boundary jumps into two per-view histograms over
+    the detector cells (:func:`recon.dd1d.spread_affine`), and one reverse cumulative sum
+    per view (:func:`recon.dd1d.collect`) after all slices gives the cell values. This
+    visits the n + 1 voxel boundaries of each slice instead of the m + 1 detector
+    boundaries, with no per-slice cumulative sum or difference.
+    """
+    rows, cols = plan.det_shape
+    vol_t, kk = _slab_volume(volume, g)
+    lo, size = p["lo"], p["size"]
+    one = functools.partial(_spread_one, lo=lo, size=size, plan=plan, g=g)
+    per_view = jax.vmap(jax.vmap(one, in_axes=(0, 0, None, None, None, None)),
+                        in_axes=(None, None, 0, 0, 0, 0))
+    view = jnp.arange(g.chunk, dtype=jnp.int32)[:, None, None]
+
+    def chunk_fn(c):
+        def block_step(acc, xs):
+            block, k = xs
+            cell, w, wf = per_view(block, k, c["src"], c["det"], c["u"], c["v"])
+            h, hf = acc
+            # cell: (views, slices, n + 1); w, wf: the same [+ detector columns in 3D].
+            # Explicit (view, cell) indices, no vmap: cells are clamped to the detector.
+            return (h.at[view, cell].add(w, mode="promise_in_bounds"),
+                    hf.at[view, cell].add(wf, mode="promise_in_bounds")), None
+
+        zero = jnp.zeros((g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols), volume.dtype)
+        (h, hf), _ = jax.lax.scan(block_step, (zero, zero), (vol_t, kk))
+        return dd1d.collect(h, hf, axis=1) * _lengths(c, plan, g, size)
 
     out = jax.lax.map(chunk_fn, _chunked(p, g))
     return out.reshape(-1, *out.shape[2:])[: len(g.views)]
