@@ -537,6 +537,12 @@ def _conclusions(rep, res, widths, names):
 
 
 # --------------------------------------------------------------------------- figures
+def _log_ticks(axis):
+    from twin.studies.scintillator import _log_ticks as plain_log_ticks  # one look for all study plots
+
+    plain_log_ticks(axis)
+
+
 def _figure_fwhm(res, widths, path):
     from twin.report import new_figure, save_figure
 
@@ -561,6 +567,8 @@ def _figure_fwhm(res, widths, path):
                      "--", color=f"C{j}", lw=0.8)
     ax1.set(xlabel="arc (deg)", ylabel="SSP FWHM (um)", yscale="log", title="depth resolution vs arc")
     ax2.set(xlabel="views", ylabel="SSP FWHM (um)", yscale="log", xscale="log", title="depth resolution vs views")
+    for axis in (ax1.yaxis, ax2.xaxis, ax2.yaxis):
+        _log_ticks(axis)
     for ax in (ax1, ax2):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
@@ -612,6 +620,8 @@ def _figure_clutter(res, widths, path):
     ax1.set(xlabel="arc (deg)", ylabel="signal-to-clutter in the chart slice", yscale="log")
     ax2.set(xlabel="arc (deg)", ylabel="clutter suppression vs projection", yscale="log")
     ax3.set(xlabel="views", ylabel=f"ghost level, {widths[-1]}", xscale="log", ylim=(0, 1.05))
+    for axis in (ax1.yaxis, ax2.yaxis, ax3.xaxis):
+        _log_ticks(axis)
     for ax in (ax1, ax2, ax3):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
