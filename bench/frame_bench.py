@@ -65,7 +65,7 @@ def main() -> None:
           f"{len(system.spectrum.trimmed().energies_kev)} energy bins, materials {obj.materials}")
 
     # Reference: a plain 2048^2 FFT convolution (same kernel size as the chain's PSF).
-    psf_size = chain._psf_size(system)
+    psf_size = chain.psf_support(system)
     ref_field = jax.random.uniform(jax.random.PRNGKey(0), (n, n), jnp.float32)
     ref_kernel = jnp.ones((psf_size, psf_size), jnp.float32) / psf_size**2
     conv = jax.jit(apply_psf)

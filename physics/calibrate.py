@@ -80,7 +80,7 @@ def fit_scintillator_thickness(measured, system: ImagingSystem, obj, source_um, 
     if not initial_um > 0:
         raise ValueError(f"initial_um: {initial_um!r} must be > 0")
     if psf_size is None:
-        psf_size = chain._psf_size(chain.with_params(system, scintillator__thickness_um=2.0 * initial_um))
+        psf_size = chain.psf_support(chain.with_params(system, scintillator__thickness_um=2.0 * initial_um))
     source = np.asarray(source_um, dtype=np.float32)  # concrete: kernel sizes depend on it
 
     def loss_fn(log_t):

@@ -22,7 +22,7 @@ def edge_setup():
                                     thickness_um=20.0, material="W")
     obj = LayeredObject(("W",), (Layer(0.0, edge[None], cell),))
     source = np.array([0.0, 0.0, 5e4], dtype=np.float32)
-    psf = chain._psf_size(chain.with_params(system, scintillator__thickness_um=40.0))
+    psf = chain.psf_support(chain.with_params(system, scintillator__thickness_um=40.0))
     return system, obj, source, psf
 
 

@@ -62,9 +62,9 @@ def depth_layers(thickness_um: float, na: float, refractive_index: float, wavele
 def psf_support(system) -> int:
     """The chain's PSF support rounded up to :data:`PSF_SIZES` (a larger window changes nothing
     but the compile cache)."""
-    from physics.chain import _psf_size  # the chain's own coverage rule (defocus disc + Airy rings)
+    from physics import chain  # the chain's own coverage rule (defocus disc + Airy rings)
 
-    need = _psf_size(system)
+    need = chain.psf_support(system)
     return next((n for n in PSF_SIZES if n >= need), need)
 
 
