@@ -11,7 +11,8 @@ from recon.projector import back_project, forward_project
 __all__ = ["Geometry", "back_project", "forward_project", "from_astra", "tomosynthesis",
            "tomosynthesis_2d"]
 
-from recon.algorithms import (Slices, fbp, gradient, reconstruct, sart, shift_and_add,  # noqa: E402
-                              sirt)
+from recon.algorithms import (IterationState, Slices, fbp, gradient, reconstruct,  # noqa: E402
+                              sart, shift_and_add, sirt)
 
-__all__ += ["Slices", "fbp", "gradient", "reconstruct", "sart", "shift_and_add", "sirt"]
+__all__ += ["IterationState", "Slices", "fbp", "gradient", "reconstruct", "sart", "shift_and_add",
+            "sirt"]

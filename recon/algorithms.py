@@ -46,6 +46,58 @@ class Slices:
     info: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IterationState:
+    """Where an iterative method stands after ``iteration`` iterations: enough to go on exactly.
+
+    Passed to the ``checkpoint`` callable of :func:`sirt`, :func:`sart` and
+    :func:`gradient` after every iteration, and accepted back as their ``resume``
+    argument; continuing from it gives the same result as an uninterrupted run.
+
+    Attributes
+    ----------
+    method : str
+        ``"sirt"``, ``"sart"`` or ``"grad"``.
+    iteration : int
+        Iterations done.
+    x : array
+        The current iterate, ``geometry.vol_shape``, 1/um.
+    history : tuple of float
+        Per-iteration relative residual (sirt, sart) or relative loss (grad).
+    optimizer_leaves : tuple of arrays
+        grad: the leaves of the optax state (``jax.tree.leaves``); empty otherwise.
+    """
+
+    method: str
+    iteration: int
+    x: jax.Array
+    history: tuple
+    optimizer_leaves: tuple = ()
+
+
+def _start(method, resume, x0, geometry, dtype, iterations):
+    """Initial iterate, iterations done and history, from ``x0`` or a ``resume`` state."""
+    if resume is None:
+        x = jnp.zeros(geometry.vol_shape, dtype) if x0 is None else _as_float(x0, "x0")
+        if x.shape != geometry.vol_shape:
+            raise ValueError(f"x0: shape {x.shape} does not match geometry.vol_shape {geometry.vol_shape}")
+        return x, 0, []
+    if not isinstance(resume, IterationState):
+        raise ValueError(f"resume: expected a recon.algorithms.IterationState, got {type(resume).__name__}")
+    if x0 is not None:
+        raise ValueError("x0 and resume: give one starting point, not both")
+    if resume.method != method:
+        raise ValueError(f"resume.method: the state is from {resume.method!r}, not {method!r}")
+    if not (isinstance(resume.iteration, int) and 0 <= resume.iteration <= iterations):
+        raise ValueError(f"resume.iteration: expected an integer in [0, {iterations}], got {resume.iteration!r}")
+    if len(resume.history) != resume.iteration:
+        raise ValueError(f"resume.history: expected {resume.iteration} values, got {len(resume.history)}")
+    x = _as_float(resume.x, "resume.x")
+    if x.shape != geometry.vol_shape:
+        raise ValueError(f"resume.x: shape {x.shape} does not match geometry.vol_shape {geometry.vol_shape}")
+    return x.astype(dtype), resume.iteration, [float(h) for h in resume.history]
+
+
 def _prepare(projections, geometry, heights_um):
     if not isinstance(geometry, Geometry):
         raise ValueError(f"geometry: expected a recon.geometry.Geometry, got {type(geometry).__name__}")
@@ -149,7 +201,7 @@ def fbp(projections, geometry: Geometry, *, heights_um=None, apodisation_cutoff:
 
 
 def _os_iterations(p, geometry, *, iterations, n_subsets, relaxation, positivity, x0, callback,
-                   method):
+                   method, resume=None, checkpoint=None):
     """Ordered-subsets SIRT: ``x += lam C_s A_s^T R_s (p_s - A_s x)`` per subset, then ``x >= 0``."""
     if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations: expected an integer >= 1, got {iterations!r}")
@@ -163,12 +215,9 @@ def _os_iterations(p, geometry, *, iterations, n_subsets, relaxation, positivity
     ones = jnp.ones(geometry.vol_shape, p.dtype)
     row = [_safe_inverse(forward_project(ones, g)) for g in geoms]           # R_s = 1 / A_s 1
     col = [_safe_inverse(back_project(jnp.ones(g.proj_shape, p.dtype), g)) for g in geoms]  # C_s
-    x = jnp.zeros(geometry.vol_shape, p.dtype) if x0 is None else _as_float(x0, "x0")
-    if x.shape != geometry.vol_shape:
-        raise ValueError(f"x0: shape {x.shape} does not match geometry.vol_shape {geometry.vol_shape}")
+    x, done, history = _start(method, resume, x0, geometry, p.dtype, int(iterations))
     p_norm = float(jnp.linalg.norm(p)) or 1.0
-    history = []
-    for it in range(int(iterations)):
+    for it in range(done, int(iterations)):
         sq = 0.0
         for g, ps, r, c in zip(geoms, data, row, col):
             res = ps - forward_project(x, g)
@@ -177,6 +226,8 @@ def _os_iterations(p, geometry, *, iterations, n_subsets, relaxation, positivity
             if positivity:
                 x = jnp.maximum(x, 0)
         history.append(math.sqrt(sq) / p_norm)
+        if checkpoint is not None:  # before the callback, so an interrupt there keeps this iteration
+            checkpoint(IterationState(method, it + 1, x, tuple(history)))
         _notify(callback, it + 1, int(iterations), {"residual": history[-1]})
     info = {"iterations": int(iterations), "n_subsets": n_subsets, "relaxation": relaxation,
             "positivity": positivity, "relative_residual": history}
@@ -185,32 +236,35 @@ def _os_iterations(p, geometry, *, iterations, n_subsets, relaxation, positivity
 
 def sirt(projections, geometry: Geometry, *, iterations: int = 50, relaxation: float = 1.0,
          positivity: bool = True, n_subsets: int = 1, x0=None, heights_um=None,
-         callback=None) -> Slices:
+         callback=None, resume: IterationState | None = None, checkpoint=None) -> Slices:
     """SIRT (simultaneous over all views), optionally with ordered subsets.
 
     ``relaxation`` in (0, 2); ``positivity`` clips negative attenuation after each update;
-    ``callback(iteration, iterations, {"residual": |p - Ax| / |p|})``.
+    ``callback(iteration, iterations, {"residual": |p - Ax| / |p|})``. ``checkpoint``, if
+    given, receives an :class:`IterationState` after every iteration; passing one back as
+    ``resume`` runs only the remaining iterations, with the same result.
     """
     p, geometry = _prepare(projections, geometry, heights_um)
     return _os_iterations(p, geometry, iterations=iterations, n_subsets=n_subsets,
                           relaxation=relaxation, positivity=positivity, x0=x0, callback=callback,
-                          method="sirt")
+                          method="sirt", resume=resume, checkpoint=checkpoint)
 
 
 def sart(projections, geometry: Geometry, *, iterations: int = 10, relaxation: float = 0.5,
          positivity: bool = True, n_subsets: int | None = None, x0=None, heights_um=None,
-         callback=None) -> Slices:
+         callback=None, resume: IterationState | None = None, checkpoint=None) -> Slices:
     """SART: view-by-view updates (``n_subsets`` = number of views by default).
 
     Fewer, larger ordered subsets trade convergence speed per iteration for stability;
     ``n_subsets=1`` is SIRT. Default relaxation 0.5 (assumed: a common SART choice that
-    damps the view-to-view oscillation with few views).
+    damps the view-to-view oscillation with few views). ``resume``/``checkpoint`` as in
+    :func:`sirt`.
     """
     p, geometry = _prepare(projections, geometry, heights_um)
     subsets = geometry.n_views if n_subsets is None else n_subsets
     return _os_iterations(p, geometry, iterations=iterations, n_subsets=subsets,
                           relaxation=relaxation, positivity=positivity, x0=x0, callback=callback,
-                          method="sart")
+                          method="sart", resume=resume, checkpoint=checkpoint)
 
 
 def total_variation(x, *, smoothing: float):
@@ -235,7 +289,8 @@ def _operator_norm_sq(geometry, dtype, iterations=12):
 
 def gradient(projections, geometry: Geometry, *, iterations: int = 100, tv_weight: float = 0.0,
              tv_smoothing: float | None = None, positivity: bool = True, optimizer=None,
-             x0=None, heights_um=None, callback=None) -> Slices:
+             x0=None, heights_um=None, callback=None, resume: IterationState | None = None,
+             checkpoint=None) -> Slices:
     """Least squares ``0.5 |Ax - p|^2 + tv_weight TV(x)`` minimised with optax.
 
     Gradients come from ``jax.grad`` through the projector (its VJP is the back
@@ -243,7 +298,8 @@ def gradient(projections, geometry: Geometry, *, iterations: int = 100, tv_weigh
     ``1 / L``, ``L = |A|^2 + 4 ndim tv_weight / eps`` (a Lipschitz bound); any
     ``optax.GradientTransformation`` may be passed instead. ``positivity`` projects onto
     ``x >= 0`` after each step. ``tv_smoothing`` (eps) defaults to 1 % of the
-    shift-and-add maximum.
+    shift-and-add maximum. ``resume``/``checkpoint`` as in :func:`sirt` (the state also
+    carries the optimizer's).
     """
     import optax
 
@@ -275,15 +331,21 @@ def gradient(projections, geometry: Geometry, *, iterations: int = 100, tv_weigh
         x = optax.apply_updates(x, updates)
         return (jnp.maximum(x, 0) if positivity else x), state, value
 
-    x = jnp.zeros(geometry.vol_shape, p.dtype) if x0 is None else _as_float(x0, "x0")
-    if x.shape != geometry.vol_shape:
-        raise ValueError(f"x0: shape {x.shape} does not match geometry.vol_shape {geometry.vol_shape}")
+    x, done, history = _start("grad", resume, x0, geometry, p.dtype, int(iterations))
     state = optimizer.init(x)
+    if resume is not None:
+        leaves, tree = jax.tree.flatten(state)
+        saved = resume.optimizer_leaves
+        if len(saved) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(saved, leaves)):
+            raise ValueError("resume.optimizer_leaves: do not match this optimizer's state "
+                             f"({len(saved)} leaves for {len(leaves)})")
+        state = jax.tree.unflatten(tree, [jnp.asarray(a, b.dtype) for a, b in zip(saved, leaves)])
     p_norm_sq = float(jnp.vdot(p, p)) or 1.0
-    history = []
-    for it in range(int(iterations)):
+    for it in range(done, int(iterations)):
         x, state, value = step(x, state)
         history.append(float(value) / p_norm_sq)
+        if checkpoint is not None:  # before the callback, so an interrupt there keeps this iteration
+            checkpoint(IterationState("grad", it + 1, x, tuple(history), tuple(jax.tree.leaves(state))))
         _notify(callback, it + 1, int(iterations), {"loss": history[-1]})
     info = {"iterations": int(iterations), "tv_weight": tv_weight, "tv_smoothing": tv_smoothing,
             "positivity": positivity, "relative_loss": history}

@@ -3,6 +3,14 @@
 Input projections are line integrals ``-log(I / I0)`` (what ``twin simulate`` writes).
 Raw intensities are accepted with ``--log --i0 I0``, which converts them here; there is
 no other conversion and no clipping (non-positive intensities are an error).
+
+Iterative methods (sart, sirt, grad) are resumable: every ``--checkpoint-every``
+iterations, and when interrupted, the iterate, the iteration count, the residual history
+(and grad's optimizer state) go atomically to ``OUT.partial.npz`` beside the output,
+stamped with a fingerprint of the inputs and options. Running the same command again
+continues from it and only runs the remaining iterations, with the same result as an
+uninterrupted run; a different command (other data, geometry or options) starts afresh.
+The partial file is deleted once the output is written.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ def add_parser(subparsers) -> None:
                    help="input holds raw intensities: convert with -log(I / I0) (needs --i0)")
     p.add_argument("--i0", type=float, default=None, help="unattenuated intensity for --log")
     p.add_argument("--float64", action="store_true", help="compute in float64")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N",
+                   help="sart/sirt/grad: save the iterate every N iterations (and on interrupt) to "
+                        "OUT.partial.npz so a re-run resumes (default 10)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=run)
@@ -110,15 +121,29 @@ def run(args: argparse.Namespace) -> int:
         options["slice_thickness_um"] = args.slice_thickness
         options["apodisation_cutoff"] = args.apodisation
 
+    if isinstance(args.checkpoint_every, bool) or args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every: expected a positive integer, got {args.checkpoint_every!r}")
     defaults = {"sart": 10, "sirt": 50, "grad": 100}
     total = options.get("iterations", defaults.get(args.method, 1))
+    partial = partial_path(args.out)
+    resumable = args.method in defaults
+    if resumable:
+        stamp = fingerprint(data, geom, args.method, options, float64=args.float64)
+        options["resume"] = load_partial(partial, stamp)
     with progress(f"reconstruct ({args.method})", total,
                   enabled=not args.no_progress and not args.json) as advance:
+        if resumable and options["resume"] is not None:
+            advance(options["resume"].iteration, info="resumed")
+
         def callback(step, n, info):
             text = ", ".join(f"{k} {v:.3g}" for k, v in info.items())
             advance(1, info=text)
 
-        result = recon.reconstruct(data, geom, method=args.method, callback=callback, **options)
+        if resumable:
+            result = run_resumable(data, geom, method=args.method, options=options, partial=partial,
+                                   stamp=stamp, every=args.checkpoint_every, callback=callback)
+        else:
+            result = recon.reconstruct(data, geom, method=args.method, callback=callback, **options)
 
     slices = np.asarray(result.data)
     if slices.ndim == 2:  # 2D geometry: (heights, 1, cols)
@@ -131,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     info = {k: v for k, v in result.info.items() if not isinstance(v, list)}
     meta["options"] = info
     write_tiff(args.out, slices.astype(np.float32), pixel_size_um=pixel, metadata=meta)
+    partial.unlink(missing_ok=True)  # the output is complete: nothing left to resume
     summary = {"out": str(args.out), "method": args.method, "shape": list(slices.shape),
                "pixel_size_um": pixel, "slice_heights_um": meta["slice_heights_um"],
                "min": float(slices.min()), "max": float(slices.max()), **info}
@@ -139,3 +165,89 @@ def run(args: argparse.Namespace) -> int:
             summary[f"final_{key}"] = result.info[key][-1]
     emit(summary, as_json=args.json, title="twin reconstruct")
     return 0
+
+
+# ----------------------------------------------------------------------------- resuming
+def partial_path(out):
+    """``OUT.partial.npz`` beside the output."""
+    from pathlib import Path
+
+    out = Path(out)
+    return out.with_name(out.name + ".partial.npz")
+
+
+def fingerprint(data, geom, method: str, options: dict, *, float64: bool) -> str:
+    """SHA-256 of everything that decides the result: projections, geometry, method, options."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(data).tobytes())
+    h.update(str((data.dtype.str, data.shape)).encode())
+    h.update(np.ascontiguousarray(geom.vectors, dtype=np.float64).tobytes())
+    h.update(repr((geom.det_shape, geom.vol_shape, geom.vol_window)).encode())
+    described = {k: (np.asarray(v).tolist() if hasattr(v, "__len__") else v) for k, v in options.items()
+                 if k != "resume"}
+    h.update(json.dumps({"method": method, "float64": float64, **described}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def load_partial(path, stamp: str):
+    """The saved :class:`recon.IterationState` if ``path`` holds one with this fingerprint, else None."""
+    import numpy as np
+
+    from recon import IterationState
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != stamp:
+                return None  # another command's partial result: start afresh (it is overwritten)
+            n_leaves = int(z["n_leaves"])
+            return IterationState(method=str(z["method"]), iteration=int(z["iteration"]), x=z["x"],
+                                  history=tuple(float(v) for v in z["history"]),
+                                  optimizer_leaves=tuple(z[f"leaf_{i}"] for i in range(n_leaves)))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable partial result ({exc}); delete it to start afresh") from None
+
+
+def save_partial(path, state, stamp: str) -> None:
+    """Write ``state`` atomically (temp file + rename): a crash never leaves half a file."""
+    import numpy as np
+
+    from physics.imageio import atomic_path
+
+    leaves = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(state.optimizer_leaves)}
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, fingerprint=np.str_(stamp), method=np.str_(state.method),
+                 iteration=np.int64(state.iteration), x=np.asarray(state.x),
+                 history=np.asarray(state.history, dtype=np.float64),
+                 n_leaves=np.int64(len(leaves)), **leaves)
+
+
+def run_resumable(data, geom, *, method: str, options: dict, partial, stamp: str, every: int,
+                  callback=None):
+    """``recon.reconstruct`` saving its state every ``every`` iterations and on interrupt."""
+    import recon
+
+    latest, saved = {}, {"iteration": -1}
+    if options.get("resume") is not None:
+        saved["iteration"] = options["resume"].iteration
+
+    def checkpoint(state):
+        latest["state"] = state
+        if state.iteration % every == 0:
+            save_partial(partial, state, stamp)
+            saved["iteration"] = state.iteration
+
+    try:
+        return recon.reconstruct(data, geom, method=method, callback=callback, checkpoint=checkpoint,
+                                 **options)
+    except KeyboardInterrupt:
+        state = latest.get("state")
+        if state is not None and state.iteration > saved["iteration"]:
+            save_partial(partial, state, stamp)
+        raise
