@@ -157,7 +157,7 @@ def validate(predict, params, hr, lr, scale: int, *, batch: int = 8) -> dict:
 
 def train(data, out, *, model_config: ModelConfig | None = None,
           train_config: TrainConfig | None = None, resume: bool = False,
-          max_val_images: int = 32, progress=None) -> dict:
+          init=None, max_val_images: int = 32, progress=None) -> dict:
     """Train a model on a data set folder and write checkpoints to ``out``.
 
     Parameters
@@ -172,6 +172,10 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     train_config : TrainConfig, optional
     resume : bool
         Continue the run in ``out`` exactly where it stopped (settings must match).
+    init : Checkpoint or path-like, optional
+        Start from this checkpoint's parameters (fine-tuning, e.g. the shipped model
+        adapted to measured sigmas) instead of a random initialisation; its model
+        configuration must equal ``model_config``. The optimiser starts fresh.
     max_val_images : int
         Validation uses the first ``max_val_images`` held-out images.
     progress : callable, optional
@@ -204,6 +208,15 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     opt_state = tx.init(params)
     rng = jax.random.PRNGKey(cfg.seed)
     step, history = 0, []
+    init_from = None
+    if init is not None:
+        start = init if hasattr(init, "arrays") else load_checkpoint(init)
+        if start.config != mcfg:
+            raise ValueError(f"init: checkpoint model {start.config} does not match the model to "
+                             f"train {mcfg}")
+        params = unflatten(params, start.arrays, "params")
+        opt_state = tx.init(params)
+        init_from = str(start.path) if start.path is not None else "checkpoint"
     if (out / "checkpoint.json").exists():
         if not resume:
             raise ValueError(f"{out}: already holds a checkpoint; pass resume=True (--resume) "
@@ -229,7 +242,7 @@ def train(data, out, *, model_config: ModelConfig | None = None,
         save_checkpoint(out, model=m, degradation=degradation, step=step,
                         arrays={**flatten(opt_state, "opt"), "rng": np.asarray(rng)},
                         info={"train": cfg.to_dict(), "data": str(Path(data).resolve()),
-                              "history": history})
+                              "init": init_from, "history": history})
 
     while step < cfg.steps:
         params, opt_state, loss_arr = step_fn(params, opt_state, rng, step, hr, lr)

@@ -92,3 +92,25 @@ def test_unknown_checkpoint_files(tmp_path):
     (tmp_path / "checkpoint.json").write_text('{"format": "something-else"}')
     with pytest.raises(ImageFileError, match="unknown checkpoint format"):
         load_checkpoint(tmp_path)
+
+
+def test_fine_tuning_starts_from_the_given_checkpoint(tiny_dataset, tiny_checkpoint, tmp_path):
+    start = load_checkpoint(tiny_checkpoint)
+    # A vanishing learning rate: after one step the parameters are still the initial ones.
+    cfg = TrainConfig(steps=1, **{**CFG, "learning_rate": 1e-12})
+    train(tiny_dataset, tmp_path / "ft", model_config=start.config, train_config=cfg, init=start)
+    tuned = load_checkpoint(tmp_path / "ft")
+    params = [k for k in start.arrays if k.startswith("params/")]
+    assert params
+    for k in params:
+        np.testing.assert_allclose(tuned.arrays[k], start.arrays[k], atol=1e-6, err_msg=k)
+    assert tuned.info["init"] == str(start.path)
+    # A fresh model with the same settings is far from the checkpoint.
+    fresh = train(tiny_dataset, tmp_path / "fresh", model_config=start.config, train_config=cfg)
+    far = load_checkpoint(tmp_path / "fresh").arrays
+    assert any(not np.allclose(far[k], start.arrays[k], atol=1e-3) for k in params)
+    with pytest.raises(ValueError, match="init: checkpoint model"):
+        other = type(start.config)(scale=start.config.scale, depth=start.config.depth + 1,
+                                   width=start.config.width)
+        train(tiny_dataset, tmp_path / "bad", model_config=other, train_config=cfg, init=start)
+    assert fresh["step"] == 1
