@@ -1,6 +1,6 @@
 """Benchmark: one full 2048x2048 polychromatic frame of the default scenario, by stage.
 
-Run:  python bench/frame_bench.py [--size 2048] [--repeats 3]
+Run:  python bench/frame_bench.py [--size 2048] [--repeats 3] [--oversample N]
 
 Prints the time of each stage of the chain (after compilation; compile time is
 reported separately) beside the time of a plain 2048x2048 FFT convolution measured
@@ -48,11 +48,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048, help="frame side in camera pixels")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--oversample", type=int, default=None,
+                    help="field cells per pixel side (default: the scenario's)")
     args = ap.parse_args()
     n = args.size
 
-    scenario = load_scenario(ROOT / "scenarios" / "published_system.toml").with_values(
-        {"camera.roi_rows": n, "camera.roi_cols": n, "object.phantom": "chart"})
+    overrides = {"camera.roi_rows": n, "camera.roi_cols": n, "object.phantom": "chart"}
+    if args.oversample:
+        overrides["acquisition.oversample"] = args.oversample
+    scenario = load_scenario(ROOT / "scenarios" / "published_system.toml").with_values(overrides)
     t0 = time.perf_counter()
     setup = build_setup(scenario)
     build_s = time.perf_counter() - t0

@@ -26,6 +26,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.fft import next_fast_len
 
 from physics.optics import Microscope, defocus_psf_stack
 from physics.scintillator import Scintillator
@@ -183,7 +184,8 @@ def mtf_resolution_um(psf, pixel_um, *, level: float = 0.1, axis: int = 1) -> fl
 def _conv_same(field, kernel, centre):
     h, w = field.shape
     p, q = kernel.shape
-    shape = (h + p - 1, w + q - 1)
+    # Pad to FFT-friendly sizes: h + p - 1 can have a large prime factor (4096 + 66 = 2 x 2081).
+    shape = (next_fast_len(h + p - 1, real=True), next_fast_len(w + q - 1, real=True))
     full = jnp.fft.irfft2(jnp.fft.rfft2(field, s=shape) * jnp.fft.rfft2(kernel, s=shape), s=shape)
     return jax.lax.dynamic_slice(full, centre, (h, w))
 
