@@ -7,8 +7,10 @@ Cases (issue 3):
 Each is timed after compilation (best of ``--repeat``), with compilation timed
 separately; peak memory is the process's maximum RSS (resource) and the peak of
 Python-level allocations (tracemalloc). When ``astra-toolbox`` is importable, the 2D case
-also runs through ASTRA's CPU ``line_fanflat`` projector in this process and the ratio is
-printed. Run: ``python bench/recon_bench.py`` (``--skip-3d`` for the 2D case only).
+also runs through ASTRA's CPU ``line_fanflat`` projector in this process, interleaved with
+ours over ``--rounds`` rounds (the machine is shared, so both see the same load), and the
+ratios of the best and of the median times are printed with the load average.
+Run: ``python bench/recon_bench.py`` (``--skip-3d`` for the 2D case only).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def _case(name, geom, repeat):
     return {"fp": fp, "bp": bp, "fp_cpu": fp_cpu, "bp_cpu": bp_cpu, "vv": vox_views, "proj": p}
 
 
-def _astra_2d(geom, repeat):
+def _astra_2d(geom, ours, repeat, rounds):
+    """ASTRA line_fanflat on the same case, interleaved with ours round by round."""
     try:
         import astra
     except ImportError as exc:
@@ -80,15 +83,21 @@ def _astra_2d(geom, repeat):
         astra.data2d.delete(bid)
         return vol
 
-    t_fp, c_fp = _best(fp, repeat)
-    t_bp, c_bp = _best(bp, repeat)
+    xj, pj = jnp.ones(geom.vol_shape, jnp.float32), ours["proj"]
+    runs = {"ours fp": lambda: recon.forward_project(xj, geom), "astra fp": fp,
+            "ours bp": lambda: recon.back_project(pj, geom), "astra bp": bp}
+    times = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            times[name].append(_best(fn, repeat))
     astra.projector.delete(pid)
-    return {"fp": t_fp, "bp": t_bp, "fp_cpu": c_fp, "bp_cpu": c_bp, "sino": sino}
+    return {"times": times, "sino": sino}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved ours/ASTRA rounds (2D)")
     parser.add_argument("--skip-3d", action="store_true")
     args = parser.parse_args(argv)
     tracemalloc.start()
@@ -99,16 +108,26 @@ def main(argv=None) -> int:
     g2 = recon.tomosynthesis_2d(n_views=41, arc_deg=40, source_distance_um=R_UM, det_cols=1024,
                                 det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
                                 vol_shape=(512, 512), voxel_um=0.5, z_range=(10, 10 + 256))
+    print("load average at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     ours = _case("2D", g2, args.repeat)
-    ref = _astra_2d(g2, args.repeat)
+    ref = _astra_2d(g2, ours, args.repeat, args.rounds)
     if ref is not None:
         inner = ref["sino"] > 0.5 * ref["sino"].max()
         diff = np.median(np.abs(np.asarray(ours["proj"]) - ref["sino"])[inner] / ref["sino"][inner])
-        print(f"  ASTRA line_fanflat (CPU): forward {ours['vv'] / ref['fp'] / 1e6:.1f} M/s, "
-              f"back {ours['vv'] / ref['bp'] / 1e6:.1f} M/s; median |ours - ASTRA| / ASTRA = {diff:.2e}")
-        print(f"  ratio ours/ASTRA speed: forward {ref['fp'] / ours['fp']:.2f}x wall "
-              f"({ref['fp_cpu'] / ours['fp_cpu']:.2f}x cpu), back {ref['bp'] / ours['bp']:.2f}x wall "
-              f"({ref['bp_cpu'] / ours['bp_cpu']:.2f}x cpu)")
+        t = {k: np.array(v) for k, v in ref["times"].items()}  # (rounds, [wall, cpu])
+        print(f"  interleaved with ASTRA line_fanflat (CPU), {args.rounds} rounds of best-of-{args.repeat}; "
+              f"median |ours - ASTRA| / ASTRA = {diff:.2e}")
+        for name in t:
+            print(f"    {name}: {ours['vv'] / t[name][:, 0].min() / 1e6:6.1f} M/s best, "
+                  f"{ours['vv'] / np.median(t[name][:, 0]) / 1e6:6.1f} M/s median "
+                  f"(wall {t[name][:, 0].min() * 1e3:.0f} ms, cpu {t[name][:, 1].min() * 1e3:.0f} ms)")
+        for op in ("fp", "bp"):
+            a, o = t[f"astra {op}"], t[f"ours {op}"]
+            print(f"  ratio ours/ASTRA speed, {'forward' if op == 'fp' else 'back'}: "
+                  f"{a[:, 0].min() / o[:, 0].min():.2f}x best wall, "
+                  f"{np.median(a[:, 0]) / np.median(o[:, 0]):.2f}x median wall, "
+                  f"{a[:, 1].min() / o[:, 1].min():.2f}x cpu time")
+        print("load average after 2D: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     if not args.skip_3d:
         g3 = recon.tomosynthesis(n_views=25, arc_deg=40, source_distance_um=R_UM, det_shape=(512, 512),
                                  det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,

@@ -4,8 +4,11 @@ The volume is cut into slices perpendicular to each view's *main axis*, the worl
 along which its central ray runs most (the classic ``|dx| >= |dy|`` switch, extended to
 three axes). On each slice the detector cell boundaries are mapped from the source onto
 the slice plane, and :mod:`recon.dd1d` resamples slice <-> detector by overlap lengths
-(cumulative sums + gathers, never a dense matrix). In 3D the footprint is separable:
-columns through the detector's centre row, rows through its centre column. The line
+(cumulative sums + gathers, never a dense matrix). For a detector parallel to the slices
+(tomosynthesis) in 2D, the forward pass adds the slices' integrals up to the detector
+boundaries over a block of slices before differencing (:func:`_fp_group_integrals`).
+In 3D the footprint is separable: columns through the detector's centre row, rows
+through its centre column. The line
 integral of cell ``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages,
 with ``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell
 centre.
@@ -261,8 +264,8 @@ def _lengths(c, plan: _Plan, g: _Group, size):
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
-    if g.parallel:
-        return _fp_group_spread(volume, p, plan, g)
+    if g.parallel and plan.ndim == 2:
+        return _fp_group_integrals(volume, p, plan, g)
     rows, cols = plan.det_shape
     vol_t, kk = _slab_volume(volume, g)
     lo, size = p["lo"], p["size"]
@@ -280,53 +283,43 @@ def _fp_group(volume, p, plan: _Plan, g: _Group):
         acc, _ = jax.lax.scan(block_step, jnp.zeros(shape, volume.dtype), (vol_t, kk))
         return acc * _lengths(c, plan, g, size)
 
-    out = jax.lax.map(chunk_fn, _chunked(p, g))
-    return out.reshape(-1, *out.shape[2:])[: len(g.views)]
+    return _map_chunks(chunk_fn, _chunked(p, g), g)
 
 
-def _spread_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
-    """Voxel-boundary jumps of slice ``k`` and the detector cells (last stage) they land in.
+def _integrals_one(table, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
+    """2D: slice ``k`` integrated up to each detector cell boundary, over alpha.
 
-    2D: along the columns. 3D: the slice is first resampled onto the detector columns
-    (one gather pass per row), then its jumps along y are spread onto the detector rows.
+    ``table``: :func:`recon.dd1d.integral_table` of the slice (shared by all views).
     """
-    rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if plan.ndim == 3:
-        sl = dd1d.forward_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=-1)
-        return dd1d.spread_affine(sl, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), rows, axis=0)
-    return dd1d.spread_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=0)
+    return dd1d.integrals_affine(table, *_affine(s, dc, u, c_k, g.m, g.a, lo, size),
+                                 plan.det_shape[1], axis=0)
 
 
-def _fp_group_spread(volume, p, plan: _Plan, g: _Group):
-    """Forward projection of a parallel-detector group as the exact transpose of its back
-    projection: every slice adds its voxel-boundary jumps into two per-view histograms over
-    the detector cells (:func:`recon.dd1d.spread_affine`), and one reverse cumulative sum
-    per view (:func:`recon.dd1d.collect`) after all slices gives the cell values. This
-    visits the n + 1 voxel boundaries of each slice instead of the m + 1 detector
-    boundaries, with no per-slice cumulative sum or difference.
+def _fp_group_integrals(volume, p, plan: _Plan, g: _Group):
+    """2D forward projection for a parallel detector, from the detector side: each slice's
+    integral table is built once for all views, the integrals up to the detector
+    boundaries of a block of slices are added (fused with their gathers) and differenced
+    once per block, not once per slice. Summing integrals over *all* slices first would
+    lose float32 precision (they grow with the volume, the cell values do not).
     """
     rows, cols = plan.det_shape
     vol_t, kk = _slab_volume(volume, g)
+    tables = dd1d.integral_table(vol_t, -1)  # per slice row, shared by all views
     lo, size = p["lo"], p["size"]
-    one = functools.partial(_spread_one, lo=lo, size=size, plan=plan, g=g)
+    one = functools.partial(_integrals_one, lo=lo, size=size, plan=plan, g=g)
     per_view = jax.vmap(jax.vmap(one, in_axes=(0, 0, None, None, None, None)),
                         in_axes=(None, None, 0, 0, 0, 0))
-    view = jnp.arange(g.chunk, dtype=jnp.int32)[:, None, None]
 
     def chunk_fn(c):
         def block_step(acc, xs):
-            block, k = xs
-            cell, w, wf = per_view(block, k, c["src"], c["det"], c["u"], c["v"])
-            h, hf = acc
-            # cell: (views, slices, n + 1); w, wf: the same [+ detector columns in 3D].
-            # Explicit (view, cell) indices, no vmap: cells are clamped to the detector.
-            return (h.at[view, cell].add(w, mode="promise_in_bounds"),
-                    hf.at[view, cell].add(wf, mode="promise_in_bounds")), None
+            table, k = xs
+            integrals = per_view(table, k, c["src"], c["det"], c["u"], c["v"]).sum(1)
+            return acc + dd1d._diff(integrals, 1), None
 
         zero = jnp.zeros((g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols), volume.dtype)
-        (h, hf), _ = jax.lax.scan(block_step, (zero, zero), (vol_t, kk))
-        return dd1d.collect(h, hf, axis=1) * _lengths(c, plan, g, size)
+        acc, _ = jax.lax.scan(block_step, zero, (tables, kk))
+        return acc * _lengths(c, plan, g, size)
 
     return _map_chunks(chunk_fn, _chunked(p, g), g)
 
@@ -334,10 +327,10 @@ def _fp_group_spread(volume, p, plan: _Plan, g: _Group):
 def _map_chunks(chunk_fn, chunks, g: _Group):
     """``chunk_fn`` over the view chunks, stacked and cut to the group's views.
 
-    A few chunks are traced one by one rather than with ``lax.map``: XLA:CPU then runs
-    independent work (the two histograms, other chunks) on both cores; inside a
-    ``lax.map`` loop it ran them one after the other (2D forward benchmark: 55 ms
-    against 97 ms). Many chunks keep the loop, so compilation stays small.
+    A few chunks are traced one by one rather than with ``lax.map``: XLA:CPU then spreads
+    the work over both cores; inside a ``lax.map`` loop it ran on one (2D forward
+    benchmark, 2 idle cores: about 2x wall time). Many chunks keep the loop, so
+    compilation stays small.
     """
     if g.n_chunks <= MAX_UNROLLED_CHUNKS:
         out = jnp.stack([chunk_fn({k: v[i] for k, v in chunks.items()}) for i in range(g.n_chunks)])
