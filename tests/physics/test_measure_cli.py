@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,22 +15,13 @@ import pytest
 from physics.imageio import write_json, write_tiff
 
 TWIN = Path(sys.executable).with_name("twin")
-REAL = Path("/work/shared/data/real-edges")
+REAL = Path(os.environ.get("XRAY_LENS_TWIN_SHARED",
+                           Path(__file__).resolve().parents[3] / "shared")) / "data" / "real-edges"
 
 
 def _console() -> list[str]:
-    """The installed ``twin`` script. While a sibling subcommand module registered in
-    COMMANDS is not in the tree yet, the same ``twin.cli.main`` is run with that entry
-    removed (the measure command and its error handling are unchanged)."""
-    probe = subprocess.run([str(TWIN), "--help"], capture_output=True, text=True)
-    if probe.returncode == 0:
-        return [str(TWIN)]
-    assert "No module named 'twin.commands." in probe.stderr, probe.stderr
-    code = ("import importlib.util, sys, twin.cli as c\n"
-            "for k, m in list(c.COMMANDS.items()):\n"
-            "    if importlib.util.find_spec('twin.commands.' + m) is None: c.COMMANDS.pop(k)\n"
-            "sys.exit(c.main(sys.argv[1:]))")
-    return [sys.executable, "-c", code]
+    """The installed ``twin`` script (or the same entry point through ``python -m``)."""
+    return [str(TWIN)] if TWIN.exists() else [sys.executable, "-m", "twin.cli"]
 
 
 @pytest.fixture(scope="module")
