@@ -16,7 +16,6 @@ from .degrade import Degradation, degrade
 from .infer import apply_tiled
 from .intensity import normalize
 from .metrics import psnr, ssim
-from .model import bicubic_up
 from .synthetic import render_scenes
 
 #: Key stream of the held-out synthetic test images. Data sets use streams 0 (train)

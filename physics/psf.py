@@ -21,7 +21,6 @@ way (see that function for the definition of ``R`` used).
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp

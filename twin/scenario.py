@@ -230,7 +230,6 @@ def _convert(key: str, value: Any, spec: Field) -> Any:
 
 
 def _quantity(key: str, value: Any, spec: Field) -> float:
-    unit = spec.unit
     internal = _internal_unit(spec)
     # A quantity must carry its unit, except dimensionless ones.
     magnitude = to_float(value, internal, key=key)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from learn import (Degradation, TrainConfig, create_model, load_checkpoint, make_dataset, preset,
+from learn import (Degradation, TrainConfig, create_model, load_checkpoint, preset,
                    save_checkpoint, train)
 from physics.imageio import ImageFileError
 

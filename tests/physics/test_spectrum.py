@@ -5,7 +5,6 @@ import pytest
 import spekpy
 from hypothesis import given, settings, strategies as st
 
-from physics import materials
 from physics.spectrum import Spectrum, load_spectrum, tube_spectrum
 
 

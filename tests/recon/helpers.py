@@ -1,7 +1,6 @@
 """Shared helpers for recon tests: random geometries of fixed shapes (one compilation each)."""
 
 import numpy as np
-import pytest
 
 
 import recon

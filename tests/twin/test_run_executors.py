@@ -3,8 +3,6 @@ interrupted sweep resumes without recomputing finished points (on a real study).
 
 import json
 
-import pytest
-
 from twin.run import SCENARIO_DIR, run_scenario
 from twin.scenario import load_scenario
 

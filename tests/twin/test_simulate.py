@@ -1,7 +1,6 @@
 """twin simulate through the real console script and the Python API (resume, files, errors)."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twin.commands.dataset import add_degradation_args, degradation_from_args
+from twin.commands.dataset import add_degradation_args
 
 
 def add_parser(subparsers):

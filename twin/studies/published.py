@@ -211,7 +211,7 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
 
 # --------------------------------------------------------------------------- report
 def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
-    from twin.report import Quantity, Report
+    from twin.report import Report
 
     res = results[0]
     for stage in ("before", "after", "bicubic"):
