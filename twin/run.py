@@ -53,9 +53,9 @@ def run_scenario(scenario: Scenario | str | Path, out_dir, *, quick: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     study = study_module(scenario)
     points = scenario.points()
-    # The sweep table is not part of a point's inputs: extending a sweep reuses finished points.
-    raw = {table: values for table, values in scenario.raw.items() if table != "sweep"}
-    compute = functools.partial(study.compute_point, raw, quick=quick, work_dir=str(out.resolve()))
+    # The scenario as written (sweep included: a study may treat points by their place in
+    # the sweep, e.g. --quick simulating only the extremes).
+    compute = functools.partial(study.compute_point, scenario.raw, quick=quick, work_dir=str(out.resolve()))
     runner = SerialExecutor() if len(points) == 1 else make_executor(executor)
     results = run_sweep(points, compute, cache_dir=out / ".cache", executor=runner,
                         progress=show_progress, seed=scenario.seed)

@@ -43,7 +43,8 @@ def test_filtration_is_beer_lambert_and_hardens_the_beam(t1, t2):
     spec = tube_spectrum(kvp=50.0, filters=())
     one = spec.filtered("Al", t1).filtered("Al", t2)
     both = spec.filtered("Al", t1 + t2)
-    np.testing.assert_allclose(one.photons, both.photons, rtol=1e-9)
+    # atol: bins filtered down to ~1e-305 photons lose relative precision in the subnormals.
+    np.testing.assert_allclose(one.photons, both.photons, rtol=1e-9, atol=1e-12 * both.photons.max())
     assert both.total_photons <= spec.total_photons
     if t1 + t2 > 10:
         assert both.mean_energy_kev > spec.mean_energy_kev

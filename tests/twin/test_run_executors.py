@@ -32,17 +32,18 @@ def test_local_processes_and_serial_give_identical_results(tmp_path):
 
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
-    # A run stopped after its first point leaves exactly that point in the cache; running
-    # the full sweep again computes only the second point.
-    raw = json.loads(json.dumps(_two_point_scenario().raw))
-    raw["sweep"] = {"scintillator.thickness": ["5 um"]}
-    from twin.scenario import parse_scenario
-
-    run_scenario(parse_scenario(raw), tmp_path, quick=True, executor="serial", show_progress=False)
-    cached = sorted((tmp_path / ".cache").glob("*.json"))
-    assert len(cached) == 1
-    stamp = cached[0].stat().st_mtime_ns
-    run_scenario(_two_point_scenario(), tmp_path, quick=True, executor="serial", show_progress=False)
-    after = sorted((tmp_path / ".cache").glob("*.json"))
-    assert len(after) == 2
-    assert cached[0].stat().st_mtime_ns == stamp  # the finished point was not recomputed
+    # A run killed during its second point leaves exactly the first point in the cache
+    # (results are written atomically when a point finishes); the re-run computes only
+    # the missing point.
+    scenario = _two_point_scenario()
+    run_scenario(scenario, tmp_path, quick=True, executor="serial", show_progress=False)
+    cached = sorted((tmp_path / ".cache").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(cached) == 2
+    kept, lost = cached
+    kept_stamp = kept.stat().st_mtime_ns
+    lost.unlink()
+    (tmp_path / "results.json").unlink()
+    run_scenario(scenario, tmp_path, quick=True, executor="serial", show_progress=False)
+    assert kept.stat().st_mtime_ns == kept_stamp  # the finished point was not recomputed
+    assert lost.exists()  # the missing one was
+    assert (tmp_path / "results.json").exists()
