@@ -71,11 +71,11 @@ def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True
             darks.append(z["dark"])
     raw, flat, dark = np.stack(raws), np.stack(flats), np.stack(darks)
     transmission = (raw.astype(np.float32) - dark) / (flat - dark)
-    line_integrals = -np.log(np.clip(transmission, MIN_TRANSMISSION, None)).astype(np.float32)
+    integrals = line_integrals(raw, flat, dark)
     pixel = system.pixel_um
     meta = {"quantity": "line integral -ln(T) of the flat/dark-corrected transmission",
             "scenario": scenario.name}
-    write_tiff(out / "projections.tif", line_integrals, pixel_size_um=pixel, metadata=meta)
+    write_tiff(out / "projections.tif", integrals, pixel_size_um=pixel, metadata=meta)
     write_tiff(out / "raw.tif", raw, pixel_size_um=pixel, dtype=raw.dtype,
                metadata={"quantity": "raw camera frames, ADU"})
     write_tiff(out / "flat.tif", flat, pixel_size_um=pixel, metadata={"quantity": "noiseless open-beam frames, ADU"})
@@ -101,6 +101,21 @@ def simulate_view(setup: Setup, source_um, key, *, noise: bool = True):
         raw = chain.expected_view(system, setup.obj, source, response=response)
     flat, dark = chain.open_field(system, source, response)
     return np.asarray(raw), np.asarray(flat, dtype=np.float32), np.asarray(dark, dtype=np.float32)
+
+
+def line_integrals(raw, flat, dark) -> np.ndarray:
+    """``-ln T`` of the flat/dark-corrected transmission (float32), T floored at MIN_TRANSMISSION."""
+    transmission = (np.asarray(raw, dtype=np.float32) - dark) / (flat - dark)
+    return -np.log(np.clip(transmission, MIN_TRANSMISSION, None)).astype(np.float32)
+
+
+def simulate_projections(setup: Setup, key, *, noise: bool = True, geometry=None) -> np.ndarray:
+    """Line integrals of every view of ``geometry`` (default: the setup's), (views, rows, cols)."""
+    geometry = geometry or setup.geometry
+    views = []
+    for k, source in enumerate(geometry.source_positions_um):
+        views.append(line_integrals(*simulate_view(setup, source, jax.random.fold_in(key, k), noise=noise)))
+    return np.stack(views)
 
 
 def describe(setup: Setup, scenario: Scenario, *, transmission=None) -> dict:

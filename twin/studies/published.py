@@ -49,20 +49,14 @@ def _simulate_and_reconstruct(scenario, heights=None, progress_label=""):
     import jax
 
     import recon
-    from twin.simulate import MIN_TRANSMISSION, simulate_view
+    from twin.simulate import simulate_projections
     from twin.system import build_setup
 
     if heights is not None:
         scenario = scenario.with_values({"geometry.slice_heights": [f"{h:.6g} um" for h in heights]})
     setup = build_setup(scenario)
-    key = jax.random.PRNGKey(scenario.seed)
-    views = []
-    for k, source in enumerate(setup.geometry.source_positions_um):
-        raw, flat, dark = simulate_view(setup, source, jax.random.fold_in(key, k),
-                                        noise=scenario["acquisition"]["noise"])
-        t = (raw.astype(np.float32) - dark) / (flat - dark)
-        views.append(-np.log(np.clip(t, MIN_TRANSMISSION, None)))
-    projections = np.stack(views).astype(np.float32)
+    projections = simulate_projections(setup, jax.random.PRNGKey(scenario.seed),
+                                       noise=scenario["acquisition"]["noise"])
     rec = scenario["reconstruction"]
     options = ({"iterations": rec["iterations"], "positivity": rec["positivity"]}
                if rec["method"] in ("sart", "sirt", "grad") else {})

@@ -223,7 +223,7 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     from physics.imageio import write_json, write_tiff
     from physics.measure import ChartLayout, measure_chart
     from twin.run import point_dir
-    from twin.simulate import MIN_TRANSMISSION, simulate_view
+    from twin.simulate import simulate_projections
     from twin.system import build_geometry, build_setup
 
     scenario = _scenario(raw, point, quick)
@@ -238,14 +238,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     stack = scenario.with_values({"geometry.slice_heights": [f"{h:.6g} um" for h in heights]})
     geometry = build_geometry(stack, setup.system, planes)
     pixel = setup.system.pixel_um
-    key = jax.random.PRNGKey(scenario.seed)
-    views = []
-    for k, source in enumerate(geometry.source_positions_um):
-        raw_frame, flat, dark = simulate_view(setup, source, jax.random.fold_in(key, k),
-                                              noise=scenario["acquisition"]["noise"])
-        t = (raw_frame.astype(np.float32) - dark) / (flat - dark)
-        views.append(-np.log(np.clip(t, MIN_TRANSMISSION, None)))
-    projections = np.stack(views).astype(np.float32)
+    projections = simulate_projections(setup, jax.random.PRNGKey(scenario.seed),
+                                       noise=scenario["acquisition"]["noise"], geometry=geometry)
 
     rec = scenario["reconstruction"]
     options = {"iterations": rec["iterations"]} if rec["method"] in ("sart", "sirt", "grad") else {}
