@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics.psf import apply_psf
+from physics.tracing import is_concrete
 
 __all__ = [
     "SCMOS",
@@ -273,7 +274,7 @@ def _check_frame_args(absorbed_quanta, psf, oversample, electrons_per_quantum):
         raise ValueError(f"absorbed_quanta and psf must be 2D, got {jnp.shape(absorbed_quanta)} and "
                          f"{jnp.shape(psf)}")
     _check_oversample(absorbed_quanta, oversample)
-    if not isinstance(electrons_per_quantum, jax.core.Tracer) and not float(electrons_per_quantum) >= 0:
+    if is_concrete(electrons_per_quantum) and not float(electrons_per_quantum) >= 0:
         raise ValueError(f"electrons_per_quantum: {electrons_per_quantum!r} must be >= 0")
 
 

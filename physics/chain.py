@@ -42,10 +42,11 @@ from physics import materials
 from physics.camera import SCMOS, bin_to_pixels, expected_adu, sample_adu, poisson_counts
 from physics.focal_spot import FocalSpot, kernel_at_detector
 from physics.optics import Microscope
-from physics.psf import apply_psf, scintillator_optics_psf
 from physics.projection import path_lengths, transmitted_signal
+from physics.psf import apply_psf, scintillator_optics_psf
 from physics.scintillator import Scintillator
 from physics.spectrum import Spectrum
+from physics.tracing import is_concrete
 
 __all__ = ["ImagingSystem", "ViewResponse", "view_response", "psf_support", "expected_quanta",
            "expected_view", "sample_view", "open_field", "transmission_image"]
@@ -201,7 +202,7 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
 
 def _focal_half_width(system, object_plane_um, source):
     """Kernel half-width (cells) for the penumbra: 3 sigma of a Gaussian / the radius of a disc."""
-    if isinstance(source, jax.core.Tracer) or isinstance(system.focal_spot.size_um, jax.core.Tracer):
+    if not (is_concrete(source) and is_concrete(system.focal_spot.size_um)):
         return 8
     z = float(np.asarray(source)[2])
     m = object_plane_um / max(z - object_plane_um, 1e-9)

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erf
 
+from physics.tracing import is_concrete
 from physics.units import UnitError, to_float
 
 __all__ = [
@@ -65,13 +66,9 @@ SHAPES = ("gaussian", "disc", "ellipse", "image")
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
-def _is_traced(value) -> bool:
-    return isinstance(value, jax.core.Tracer)
-
-
 def _length(value, key: str, *, positive: bool = True):
     """Boundary conversion of a length; traced values (under jax.grad) pass through."""
-    if _is_traced(value) or isinstance(value, jax.Array):
+    if not is_concrete(value) or isinstance(value, jax.Array):
         return value
     return to_float(value, "um", key=key, min_value=0.0, inclusive_min=not positive, allow_bare=True)
 
@@ -241,7 +238,7 @@ def penumbra_magnification(object_height_um, source_distance_um):
     source_distance_um : float
         Height ``D`` of the source above the scintillator (> h).
     """
-    if not (_is_traced(object_height_um) or _is_traced(source_distance_um)):
+    if is_concrete(object_height_um) and is_concrete(source_distance_um):
         h, d = float(object_height_um), float(source_distance_um)
         if not (math.isfinite(h) and h >= 0):
             raise ValueError(f"object_height_um: {object_height_um!r} must be finite and >= 0")

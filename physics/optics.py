@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physics.tracing import is_concrete
 from physics.units import to_float
 
 __all__ = [
@@ -63,10 +64,6 @@ __all__ = [
     "supersampling_for",
     "bessel_j1",
 ]
-
-
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class Objective:
             ("objective.numerical_aperture", self.numerical_aperture, 0.0, 1.0),
             ("objective.transmission", self.transmission, 0.0, 1.0),
         ]:
-            if not _is_concrete(value):
+            if not is_concrete(value):
                 continue
             v = float(value)
             if not math.isfinite(v) or v <= lo or (hi is not None and v > hi):
@@ -140,7 +137,7 @@ class Microscope:
                 to_float(self.tube_lens_mm, "mm", key="optics.tube_lens", min_value=0.0,
                          inclusive_min=False),
             )
-        elif _is_concrete(self.tube_lens_mm):
+        elif is_concrete(self.tube_lens_mm):
             v = float(self.tube_lens_mm)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"optics.tube_lens: {self.tube_lens_mm!r} must be a positive length in mm")
@@ -157,7 +154,7 @@ class Microscope:
 
     def effective_pixel_um(self, camera_pixel_um: float) -> float:
         """Camera pixel projected onto the scintillator, um (6.5 / 16 = 0.40625)."""
-        if _is_concrete(camera_pixel_um) and not float(camera_pixel_um) > 0:
+        if is_concrete(camera_pixel_um) and not float(camera_pixel_um) > 0:
             raise ValueError(f"camera_pixel_um: {camera_pixel_um!r} must be > 0")
         return camera_pixel_um / self.magnification
 
@@ -189,7 +186,7 @@ def collection_fraction(numerical_aperture, refractive_index):
     ValueError
         If ``NA >= n`` (the cone would not exist in the medium) or either is not positive.
     """
-    if _is_concrete(numerical_aperture) and _is_concrete(refractive_index):
+    if is_concrete(numerical_aperture) and is_concrete(refractive_index):
         na, n = float(numerical_aperture), float(refractive_index)
         if not (na > 0 and math.isfinite(na)):
             raise ValueError(f"numerical_aperture: {numerical_aperture!r} must be > 0")
@@ -259,9 +256,9 @@ def _check_psf_args(na, wavelength_um, pixel_um, size):
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size: {size!r} must be a positive integer")
     for key, v in [("numerical_aperture", na), ("wavelength_um", wavelength_um), ("pixel_um", pixel_um)]:
-        if _is_concrete(v) and not (math.isfinite(float(v)) and float(v) > 0):
+        if is_concrete(v) and not (math.isfinite(float(v)) and float(v) > 0):
             raise ValueError(f"{key}: {v!r} must be a positive finite number")
-    if _is_concrete(na) and float(na) > 1.0:
+    if is_concrete(na) and float(na) > 1.0:
         raise ValueError(f"numerical_aperture: {na!r} must be <= 1 (dry objective)")
 
 
@@ -357,7 +354,7 @@ def defocus_psf_stack(na, wavelength_um, defocus_um, *, refractive_index, pixel_
         non-negative and sums to one over the output window.
     """
     _check_psf_args(na, wavelength_um, pixel_um, size)
-    if _is_concrete(refractive_index) and _is_concrete(na) and float(na) >= float(refractive_index):
+    if is_concrete(refractive_index) and is_concrete(na) and float(na) >= float(refractive_index):
         raise ValueError(
             f"numerical_aperture {float(na):g} must be below refractive_index {float(refractive_index):g}"
         )

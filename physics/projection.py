@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import jax
+
+from physics.tracing import is_concrete
 import jax.numpy as jnp
 import numpy as np
 
@@ -54,13 +56,9 @@ __all__ = [
 ]
 
 
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def _check_values(arr, key: str, *, upper: float | None = None) -> None:
     """Non-negative, finite (and <= upper) check; skipped for traced arrays."""
-    if not _concrete(arr):
+    if not is_concrete(arr):
         return
     a = np.asarray(arr)
     if not np.all(np.isfinite(a)):
@@ -191,7 +189,7 @@ class VoxelObject:
         if f.ndim != 4 or min(f.shape) < 1 or f.shape[0] != len(mats):
             raise ValueError(f"object.fractions: expected shape (n_mat={len(mats)}, nz, ny, nx), got {f.shape}")
         _check_values(f, "object.fractions", upper=1.0 + 1e-6)
-        if _concrete(f) and float(np.asarray(f).sum(axis=0).max()) > 1.0 + 1e-5:
+        if is_concrete(f) and float(np.asarray(f).sum(axis=0).max()) > 1.0 + 1e-5:
             raise ValueError("object.fractions: volume fractions of a voxel sum to more than 1")
         object.__setattr__(self, "fractions", f)
         vs = tuple(self.voxel_size_um)
@@ -337,7 +335,7 @@ def path_lengths(obj, source_um, *, det_shape, det_pixel_um, oversample=1):
         raise ValueError(f"obj: expected a LayeredObject or VoxelObject, got {type(obj).__name__}")
     heights = ([layer.height_um for layer in obj.layers] if isinstance(obj, LayeredObject)
                else [obj.bottom_um])
-    if _concrete(source) and all(_concrete(h) for h in heights):
+    if is_concrete(source) and all(is_concrete(h) for h in heights):
         sz = float(source[2])
         if not (math.isfinite(sz) and sz > obj.top_um):
             raise ValueError(f"source_um: z = {sz!r} um must be above the object's top at {obj.top_um:g} um")

@@ -29,6 +29,7 @@ from scipy.fft import next_fast_len
 
 from physics.optics import Microscope, defocus_psf_stack
 from physics.scintillator import Scintillator
+from physics.tracing import is_concrete
 
 __all__ = [
     "depth_integrated_psf",
@@ -80,7 +81,7 @@ def depth_integrated_psf(na, wavelength_um, refractive_index, layer_depths_um, l
     if depths.ndim != 1 or weights.shape != depths.shape:
         raise ValueError(f"layer_depths_um and layer_weights must be 1D of equal length, got "
                          f"{depths.shape} and {weights.shape}")
-    if not isinstance(weights, jax.core.Tracer) and not (
+    if is_concrete(weights) and not (
             bool(jnp.all(weights >= 0)) and float(jnp.sum(weights)) > 0):
         raise ValueError("layer_weights must be non-negative with a positive sum")
     focus = best_focus_depth_um(depths, weights) if focus_depth_um is None else focus_depth_um

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics import materials
+from physics.tracing import is_concrete
 from physics.units import to_float
 
 __all__ = [
@@ -112,13 +113,9 @@ SCINTILLATORS: dict[str, ScintillatorProperties] = {
 }
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def _length_um(value, key, *, positive=True):
     """Accept floats in um, quantity strings, or traced values (passed through)."""
-    if not _is_concrete(value):
+    if not is_concrete(value):
         return value
     if isinstance(value, str) or hasattr(value, "units"):
         return to_float(value, "um", key=key, min_value=0.0, inclusive_min=not positive)
@@ -147,7 +144,7 @@ class Substrate:
         object.__setattr__(self, "thickness_um", _length_um(self.thickness_um, "substrate.thickness",
                                                             positive=False))
         n = self.refractive_index
-        if _is_concrete(n) and not (math.isfinite(float(n)) and float(n) >= 1.0):
+        if is_concrete(n) and not (math.isfinite(float(n)) and float(n) >= 1.0):
             raise ValueError(f"substrate.refractive_index: {n!r} must be >= 1")
 
 
@@ -199,7 +196,7 @@ class Scintillator:
                   ("scintillator.emission_nm", self.emission_nm, 200.0, 1100.0),
                   ("scintillator.refractive_index", self.refractive_index, 1.0, 4.0)]
         for key, v, lo, hi in checks:
-            if _is_concrete(v) and not (math.isfinite(float(v)) and lo <= float(v) <= hi):
+            if is_concrete(v) and not (math.isfinite(float(v)) and lo <= float(v) <= hi):
                 raise ValueError(f"{key}: {v!r} is out of range; must be within [{lo:g}, {hi:g}]")
         if self.substrate is not None and not isinstance(self.substrate, Substrate):
             raise ValueError(f"scintillator.substrate: expected a Substrate or None, got {self.substrate!r}")
