@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from physics import chain
+from physics.camera import flat_dark_correct
 from physics.chain import ImagingSystem
 
 __all__ = ["CalibrationResult", "fit_scintillator_thickness", "model_transmission"]
@@ -49,7 +50,7 @@ def model_transmission(system: ImagingSystem, obj, source_um, *, thickness_um, p
     response = chain.view_response(s, source_um, object_plane_um=object_plane_um, psf_size=psf_size)
     raw = chain.expected_view(s, obj, source_um, response=response)
     flat, dark = chain.open_field(s, source_um, response)
-    return chain.transmission_image(raw, flat, dark)
+    return flat_dark_correct(raw, flat=flat, dark=dark)
 
 
 def fit_scintillator_thickness(measured, system: ImagingSystem, obj, source_um, *, initial_um: float,

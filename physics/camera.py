@@ -253,7 +253,8 @@ def flat_dark_correct(raw, *, flat, dark):
     """Flat/dark correction ``(raw - dark) / (flat - dark)`` (transmission image, float).
 
     ``flat`` and ``dark`` are (averaged) frames of the same shape; every pixel of
-    ``flat - dark`` must be positive, otherwise a ValueError names how many are not.
+    ``flat - dark`` must be positive, otherwise a ValueError names how many are not
+    (checked on concrete frames; under jit/grad the frames pass through).
     """
     raw = jnp.asarray(raw, dtype=jnp.result_type(float))
     flat = jnp.asarray(flat, dtype=raw.dtype)
@@ -262,7 +263,7 @@ def flat_dark_correct(raw, *, flat, dark):
         raise ValueError(f"raw, flat and dark must have the same shape, got {raw.shape}, "
                          f"{flat.shape}, {dark.shape}")
     span = flat - dark
-    bad = int(jnp.sum(~(span > 0)))
+    bad = int(jnp.sum(~(span > 0))) if is_concrete(span) else 0  # traced: differentiable, unchecked
     if bad:
         raise ValueError(f"flat - dark is not positive in {bad} pixel(s); check the flat and dark frames")
     return (raw - dark) / span

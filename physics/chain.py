@@ -49,7 +49,7 @@ from physics.spectrum import Spectrum
 from physics.tracing import is_concrete
 
 __all__ = ["ImagingSystem", "ViewResponse", "view_response", "psf_support", "expected_quanta",
-           "expected_view", "sample_view", "open_field", "transmission_image"]
+           "expected_view", "sample_view", "open_field"]
 
 
 @dataclass(frozen=True)
@@ -273,12 +273,6 @@ def open_field(system: ImagingSystem, source_um, response: ViewResponse):
     dark = expected_adu(jnp.zeros(system.roi_shape, jnp.float32), camera=system.camera,
                         exposure_s=system.exposure_s)
     return flat, dark
-
-
-def transmission_image(raw, flat, dark):
-    """Flat/dark-corrected transmission ``(raw - dark) / (flat - dark)`` (float32)."""
-    raw = jnp.asarray(raw, dtype=jnp.float32)
-    return (raw - dark) / (flat - dark)
 
 
 def with_params(system: ImagingSystem, **changes) -> ImagingSystem:

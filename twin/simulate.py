@@ -33,6 +33,7 @@ import numpy as np
 
 import recon.geometry
 from physics import chain
+from physics.camera import flat_dark_correct
 from physics.imageio import atomic_path, write_json, write_tiff
 from twin.console import progress
 from twin.scenario import Scenario
@@ -70,8 +71,8 @@ def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True
             flats.append(z["flat"])
             darks.append(z["dark"])
     raw, flat, dark = np.stack(raws), np.stack(flats), np.stack(darks)
-    transmission = (raw.astype(np.float32) - dark) / (flat - dark)
-    integrals = line_integrals(raw, flat, dark)
+    transmission = np.asarray(flat_dark_correct(raw, flat=flat, dark=dark))
+    integrals = line_integrals(transmission)
     pixel = system.pixel_um
     meta = {"quantity": "line integral -ln(T) of the flat/dark-corrected transmission",
             "scenario": scenario.name}
@@ -103,10 +104,9 @@ def simulate_view(setup: Setup, source_um, key, *, noise: bool = True):
     return np.asarray(raw), np.asarray(flat, dtype=np.float32), np.asarray(dark, dtype=np.float32)
 
 
-def line_integrals(raw, flat, dark) -> np.ndarray:
-    """``-ln T`` of the flat/dark-corrected transmission (float32), T floored at MIN_TRANSMISSION."""
-    transmission = (np.asarray(raw, dtype=np.float32) - dark) / (flat - dark)
-    return -np.log(np.clip(transmission, MIN_TRANSMISSION, None)).astype(np.float32)
+def line_integrals(transmission) -> np.ndarray:
+    """``-ln T`` (float32) of a flat/dark-corrected transmission, T floored at MIN_TRANSMISSION."""
+    return -np.log(np.clip(np.asarray(transmission), MIN_TRANSMISSION, None)).astype(np.float32)
 
 
 def simulate_projections(setup: Setup, key, *, noise: bool = True, geometry=None) -> np.ndarray:
@@ -114,7 +114,8 @@ def simulate_projections(setup: Setup, key, *, noise: bool = True, geometry=None
     geometry = geometry or setup.geometry
     views = []
     for k, source in enumerate(geometry.source_positions_um):
-        views.append(line_integrals(*simulate_view(setup, source, jax.random.fold_in(key, k), noise=noise)))
+        raw, flat, dark = simulate_view(setup, source, jax.random.fold_in(key, k), noise=noise)
+        views.append(line_integrals(flat_dark_correct(raw, flat=flat, dark=dark)))
     return np.stack(views)
 
 
