@@ -267,8 +267,6 @@ def _check_cross_constraints(values: dict) -> None:
     for roi, full in (("roi_rows", "rows"), ("roi_cols", "cols")):
         if cam[roi] > cam[full]:
             raise ScenarioError(f"camera.{roi}: {cam[roi]} exceeds the sensor's camera.{full} = {cam[full]}")
-    if values["geometry"]["mode"] == "projection" and values["geometry"]["n_views"] != 1:
-        values["geometry"]["n_views"] = 1  # one view is what "projection" means
     height = values["object"]["height"]
     if height >= values["geometry"]["source_distance"]:
         raise ScenarioError(
