@@ -159,7 +159,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
                metadata={"slice_heights_um": heights.tolist(), "quantity": "attenuation, 1/um"})
     write_tiff(work / "chart_slice.tif", chart_slice, pixel_size_um=pixel,
                metadata={"height_um": float(heights[k])})
-    before = measure_chart(chart_slice, ChartLayout.from_json(layout), pixel_size_um=pixel)
+    chart_layout = ChartLayout.from_json(layout)
+    before = measure_chart(chart_slice, chart_layout, pixel_size_um=pixel)
     # 2. edge: same system and slices, a slanted W edge at the chart height
     edge_scenario = scenario.with_values({"object.phantom": "edge",
                                           "object.thickness": f"{EDGE_THICKNESS_UM} um"})
@@ -181,10 +182,9 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     enhanced = learn.enhance(chart_slice, checkpoint)
     scale = checkpoint.config.scale
     write_tiff(work / "chart_slice_enhanced.tif", enhanced, pixel_size_um=pixel / scale)
-    after = measure_chart(enhanced, ChartLayout.from_json(layout), pixel_size_um=pixel / scale)
-    bicubic = learn.bicubic_upsample(chart_slice, scale) if hasattr(learn, "bicubic_upsample") else None
-    bicubic_groups = (measure_chart(np.asarray(bicubic), ChartLayout.from_json(layout),
-                                    pixel_size_um=pixel / scale) if bicubic is not None else [])
+    after = measure_chart(enhanced, chart_layout, pixel_size_um=pixel / scale)
+    bicubic_groups = measure_chart(np.asarray(learn.bicubic_upsample(chart_slice, scale)),
+                                   chart_layout, pixel_size_um=pixel / scale)
     return {
         "pixel_um": pixel,
         "chart_height_um": float(heights[k]),
