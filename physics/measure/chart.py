@@ -48,10 +48,14 @@ profile's ends, :func:`scipy.signal.find_peaks`) is
   ``PEAK_NOISE_SIGMAS = 3`` noise sigmas, so a noise-only group has no lines.
   On a smooth image ``sigma`` is tiny and the relative test alone decides.
 
+A line's position is the midpoint of its extent at half its local prominence
+(above the lowest points between it and the neighbouring lines): the middle of
+a flat or rippled bar top, whose highest ripple may sit at an edge.
 A group is **resolved** when
 
-1. exactly ``n_lines`` lines are found, one within a quarter period of each
-   expected line centre (merged lines give fewer, texture between lines more);
+1. exactly ``n_lines`` lines are centred inside the pattern, one within a
+   quarter period of each expected line centre (merged lines give fewer,
+   texture between lines more);
 2. every dip between two adjacent lines is at least 26.5 % of the smaller of the
    two line signals: ``min(L_i, L_i+1) - S_i >= 0.265 min(L_i, L_i+1)``, with
    ``L_i`` the largest signal within a quarter period of expected line centre
@@ -351,12 +355,11 @@ def _measure_group(img, g: ChartGroup, bbox, pixel, value_range) -> GroupMeasure
         dips.append((top - float(signal[a:b + 1].min())) / top if top > 0 else None)
     min_dip = None if any(d is None for d in dips) else float(min(dips))
 
-    inside = np.flatnonzero((x >= start) & (x <= end))
     reference = max(float(np.median(signal[tops])), 0.0)
-    lines = find_lines(signal, reference=reference, noise=noise,
-                       window=(int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0))
+    centres = find_lines(signal, reference=reference, noise=noise) + 0.5   # x of sample i: i + 0.5
+    lines = centres[(centres >= start) & (centres <= end)]
     found = int(lines.size)
-    resolved = (found == n and _match(x[lines], line_c, period / 4.0) is not None
+    resolved = (found == n and _match(lines, line_c, period / 4.0) is not None
                 and min_dip is not None and min_dip >= RAYLEIGH_DIP)
     return GroupMeasurement(name=g.name, line_width_um=g.line_width_um, contrast=float(contrast),
                             peaks_found=found, peaks_expected=n, resolved=bool(resolved),
@@ -364,10 +367,9 @@ def _measure_group(img, g: ChartGroup, bbox, pixel, value_range) -> GroupMeasure
 
 
 def find_lines(signal, *, reference: float = 0.0, noise: float = 0.0,
-               window: tuple[int, int] | None = None,
                line_prominence: float = LINE_PROMINENCE,
                noise_sigmas: float = PEAK_NOISE_SIGMAS) -> np.ndarray:
-    """Indices of the lines in a line-signal profile (see the module docstring).
+    """Centres of the lines in a line-signal profile (see the module docstring).
 
     Parameters
     ----------
@@ -380,9 +382,6 @@ def find_lines(signal, *, reference: float = 0.0, noise: float = 0.0,
         signal and this, so ripples in the spaces are not lines either.
     noise : float
         Noise sigma of ``signal`` (0 for none).
-    window : (int, int), optional
-        Only maxima with ``window[0] <= index < window[1]`` are returned (their
-        prominence is still measured on the whole profile).
     line_prominence : float
         Minimum prominence as a fraction of ``max(own signal, reference)``.
     noise_sigmas : float
@@ -390,8 +389,11 @@ def find_lines(signal, *, reference: float = 0.0, noise: float = 0.0,
 
     Returns
     -------
-    ndarray of int
-        Increasing indices of the maxima that are lines.
+    ndarray of float
+        Increasing centres of the lines in sample indices: the midpoint of each
+        line's extent at half its local prominence (above the lowest points
+        between it and its neighbouring lines), i.e. the middle of a flat or
+        rippled bar top, or the maximum of a symmetric peak.
     """
     s = np.asarray(signal, dtype=float)
     if s.ndim != 1 or not np.all(np.isfinite(s)):
@@ -400,16 +402,40 @@ def find_lines(signal, *, reference: float = 0.0, noise: float = 0.0,
         raise ValueError(f"line_prominence: expected a fraction in (0, 1), got {line_prominence!r}")
     if not (noise >= 0.0 and math.isfinite(noise)):
         raise ValueError(f"noise: expected a finite sigma >= 0, got {noise!r}")
-    lo, hi = (0, s.size) if window is None else window
     floor = noise_sigmas * noise
     # Every local maximum (plateaus count once, at their middle) with its prominence.
     peaks, _ = find_peaks(s)
     prom = _prominences(s, peaks)
     height = s[peaks]
-    keep = ((peaks >= lo) & (peaks < hi) & (height > 0.0)
-            & (prom >= line_prominence * np.maximum(height, reference))
+    keep = ((height > 0.0) & (prom >= line_prominence * np.maximum(height, reference))
             & (prom > floor) & (height > floor))
-    return peaks[keep]
+    return _line_centres(s, peaks[keep])
+
+
+def _line_centres(s: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Centre of each line: midpoint of its extent at half its local prominence.
+
+    A line's stretch is bounded by the lowest points between it and the
+    neighbouring lines; its local base is the higher of the lowest points on
+    either side within that stretch, and its extent is where ``s`` stays above
+    halfway between base and peak (linear interpolation at the ends).
+    """
+    out = np.empty(peaks.size)
+    bounds = [0] + [int(a + np.argmin(s[a:b + 1])) for a, b in zip(peaks[:-1], peaks[1:])] \
+        + [s.size - 1]
+    for k, p in enumerate(peaks):
+        first, last = bounds[k], bounds[k + 1]
+        level = 0.5 * (s[p] + max(s[first:p + 1].min(), s[p:last + 1].min()))
+        lo = p
+        while lo > first and s[lo - 1] >= level:
+            lo -= 1
+        hi = p
+        while hi < last and s[hi + 1] >= level:
+            hi += 1
+        left = lo - (s[lo] - level) / (s[lo] - s[lo - 1]) if lo > first else float(lo)
+        right = hi + (s[hi] - level) / (s[hi] - s[hi + 1]) if hi < last else float(hi)
+        out[k] = 0.5 * (left + right)
+    return out
 
 
 def _prominences(s: np.ndarray, peaks: np.ndarray) -> np.ndarray:

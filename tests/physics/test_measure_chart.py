@@ -244,10 +244,12 @@ def _variant(image, name):
     if name == "sharpened_x2":
         up = zoom(image, 2, order=3)
         return up + 1.5 * (up - gaussian_filter(up, 2.0)), 0.5
+    if name == "enhanced_x2":           # the shipped network's output, stored
+        return np.asarray(read_tiff(TARGETS / "usaf_labumk_3_enhanced_x2.tif").data, dtype=float), 0.5
     raise KeyError(name)
 
 
-@pytest.mark.parametrize("variant", ["original", "blurred", "sharpened_x2"])
+@pytest.mark.parametrize("variant", ["original", "blurred", "sharpened_x2", "enhanced_x2"])
 def test_real_usaf_target_agrees_with_the_eye(variant):
     """Every group read as clearly resolved (yes) or clearly not (no) gets that call."""
     labels = json.loads((TARGETS / "labels.json").read_text())
@@ -275,37 +277,31 @@ def test_real_layout_matches_the_labels():
         assert g.line_width_um == pytest.approx(lab["line_width_px"])
 
 
-def test_old_noise_only_rule_fails_on_the_sharpened_target():
-    """The false negative of issue 8 on a real image: with a prominence floor of 3
-    noise sigmas alone, ripples on the bar tops of a sharpened x2 image add lines
-    to a group read as clearly resolved; the line rule does not."""
+def test_noise_only_rule_fails_where_the_line_rule_agrees():
+    """The false negatives of issue 8 on the real target: on the network-enhanced and
+    the sharpened x2 images, maxima tested against the profile's noise alone (3 sigma,
+    the previous rule) are more than three on groups read as clearly resolved; the
+    line rule finds three lines there and calls them resolved."""
     labels = json.loads((TARGETS / "labels.json").read_text())
     image = np.asarray(read_tiff(TARGETS / labels["image"]).data, dtype=float)
     layout = ChartLayout.from_json(TARGETS / labels["layout"])
-    img, pixel = _variant(image, "sharpened_x2")
-    res = {r.name: r for r in measure_chart(img, layout, pixel_size_um=pixel)}
-    g = next(g for g in layout.groups if g.name == "4-4H")
-    assert labels["groups"]["4-4H"]["resolved"]["sharpened_x2"] == "yes"
-    assert res["4-4H"].resolved and res["4-4H"].peaks_found == 3
-    # The same profile under the noise-only test finds extra maxima.
-    x0, y0, x1, y1 = g.bbox_px_for(img.shape, pixel)
-    profile = img[y0:y1, x0:x1].mean(axis=1)
     from scipy.signal import find_peaks
-    assert find_peaks(profile, prominence=1e-3 * np.ptp(profile))[0].size > 3
-
-
-@settings(max_examples=50, deadline=None)
-@given(values=st.lists(st.integers(0, 10_000), min_size=3, max_size=60, unique=True))
-def test_prominence_equals_scipy_without_ties(values):
-    """Without equal samples the tie-breaking prominence is scipy's."""
-    from scipy.signal import find_peaks, peak_prominences
-    from physics.measure.chart import _prominences
-    s = np.asarray(values, dtype=float)
-    peaks, _ = find_peaks(s)
-    np.testing.assert_allclose(_prominences(s, peaks), peak_prominences(s, peaks)[0])
-
-
-def test_equal_twin_maxima_count_once():
-    """A bar top split by a shallow dip into two equal maxima is one line."""
-    s = np.array([0, 0, 1.0, 0.95, 1.0, 0, 0, 1.0, 0, 0])
-    assert find_lines(s, reference=1.0).tolist() == [4, 7]
+    extra = {}
+    for variant in ("sharpened_x2", "enhanced_x2"):
+        img, pixel = _variant(image, variant)
+        res = {r.name: r for r in measure_chart(img, layout, pixel_size_um=pixel)}
+        for g in layout.groups:
+            if labels["groups"][g.name]["resolved"][variant] != "yes" or g.name[0] != "4":
+                continue
+            assert res[g.name].resolved and res[g.name].peaks_found == 3, (variant, g.name)
+            # The same box's profile: maxima standing out by 3 noise sigmas only.
+            x0, y0, x1, y1 = g.bbox_px_for(img.shape, pixel)
+            region = img[y0:y1, x0:x1]
+            along = 1 if g.orientation == "horizontal" else 0
+            profile = region.mean(axis=along)
+            d = np.diff(region, axis=along)
+            sigma = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2 * region.shape[along])
+            n_max = find_peaks(profile, prominence=3 * sigma)[0].size   # bright bars
+            if n_max > 3:
+                extra[(variant, g.name)] = n_max
+    assert len(extra) >= 3, extra
