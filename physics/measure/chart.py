@@ -36,7 +36,8 @@ along the lines).
 **A line** is a local maximum ``p`` of ``s`` inside the pattern that stands out
 from the spaces on both sides: its topographic prominence (height above the
 higher of the two lowest points that separate it from higher maxima or the
-profile's ends, :func:`scipy.signal.find_peaks`) is
+profile's ends, as :func:`scipy.signal.peak_prominences`; of two equal maxima
+the right one is taken as the higher) is
 
 * at least ``LINE_PROMINENCE = 0.265`` of the larger of its own line signal
   ``s(p)`` and the group's line signal ``L`` (median of ``s`` at the expected
@@ -89,11 +90,12 @@ from physics.measure.noise import normalization_range
 
 #: Central dip of two incoherent Airy images at Rayleigh's separation (1 - 0.735).
 RAYLEIGH_DIP = 0.265
-#: A line stands out from the spaces on both sides by this fraction of its own line
-#: signal: the Rayleigh dip, so maxima Rayleigh would not separate count as one feature.
+#: A line stands out from the spaces on both sides by this fraction of the larger of its
+#: own and the group's line signal: the Rayleigh dip, so maxima Rayleigh would not
+#: separate count as one feature.
 LINE_PROMINENCE = RAYLEIGH_DIP
 #: Noise guard: a line's prominence and signal exceed this many noise sigmas of the
-#: averaged profile (assumed; 3 sigma gives ~0.1 % false maxima per sample of pure noise).
+#: averaged profile (assumed: a Gaussian sample exceeds 3 sigma with probability 0.13 %).
 PEAK_NOISE_SIGMAS = 3.0
 ORIENTATIONS = ("vertical", "horizontal")
 
@@ -228,11 +230,13 @@ class ChartLayout:
 class GroupMeasurement:
     """Measurement of one group (see the module docstring for the definitions).
 
-    ``peaks_found``: lines found inside the pattern by the line rule (maxima that
-    stand out by the Rayleigh fraction of their own signal and by the noise
-    guard); ``peaks_expected``: ``n_lines``. ``min_dip``: smallest dip between
-    neighbouring expected lines as a fraction of the smaller line signal
-    (``None`` when a line signal is not positive, e.g. no pattern at all).
+    ``peaks_found``: lines centred inside the pattern by the line rule (maxima
+    that stand out by the Rayleigh fraction of the larger of their own and the
+    group's line signal, and by the noise guard); ``peaks_expected``:
+    ``n_lines``. ``min_dip``: smallest dip between neighbouring expected lines
+    as a fraction of the smaller line signal (above 1 when a space is darker
+    than the background beside the pattern; ``None`` when a line signal is not
+    positive, e.g. no pattern at all).
     """
 
     name: str

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter, zoom
+from scipy.signal import find_peaks, peak_prominences
 
 from physics.imageio import read_tiff
-from physics.measure.chart import RAYLEIGH_DIP, ChartLayout, find_lines, measure_chart
+from physics.measure.chart import RAYLEIGH_DIP, ChartLayout, _prominences, find_lines, measure_chart
 
 PIXEL = 0.5  # um
 
@@ -168,7 +169,6 @@ def test_bumps_on_flat_bar_tops_are_not_lines():
     s = gaussian_filter(_bars(w=12.0, bump=0.1), 0.7)
     lines = find_lines(s, reference=float(np.median(s[s > 0.5])))
     assert lines.size == 3
-    from scipy.signal import find_peaks
     assert find_peaks(s, prominence=1e-6)[0].size > 3      # what a noise floor alone counts
 
 
@@ -233,48 +233,59 @@ def test_call_follows_the_rayleigh_dip(sigma_px, w_px):
 # -- real USAF 1951 target (tests/data/targets, README there) -----------------------------
 
 TARGETS = Path(__file__).resolve().parents[1] / "data" / "targets"
+LABEL_FILES = ("labels_labumk_3.json", "labels_labumk_1.json")
 
 
-def _variant(image, name):
-    """The image variants the labels were read on (see labels.json)."""
-    if name == "original":
-        return image, None
-    if name == "blurred":
-        return gaussian_filter(image, 1.5), None
-    if name == "sharpened_x2":
-        up = zoom(image, 2, order=3)
-        return up + 1.5 * (up - gaussian_filter(up, 2.0)), 0.5
-    if name == "enhanced_x2":           # the shipped network's output, stored
-        return np.asarray(read_tiff(TARGETS / "usaf_labumk_3_enhanced_x2.tif").data, dtype=float), 0.5
-    raise KeyError(name)
-
-
-@pytest.mark.parametrize("variant", ["original", "blurred", "sharpened_x2", "enhanced_x2"])
-def test_real_usaf_target_agrees_with_the_eye(variant):
-    """Every group read as clearly resolved (yes) or clearly not (no) gets that call."""
-    labels = json.loads((TARGETS / "labels.json").read_text())
+def _labels(name):
+    labels = json.loads((TARGETS / name).read_text())
     image = np.asarray(read_tiff(TARGETS / labels["image"]).data, dtype=float)
-    layout = ChartLayout.from_json(TARGETS / labels["layout"])
-    img, pixel = _variant(image, variant)
+    return labels, image, ChartLayout.from_json(TARGETS / labels["layout"])
+
+
+def _variant(image, spec):
+    """The image a variant's labels were read on, and its pixel size (labels' "variants")."""
+    if "file" in spec:                      # stored (the shipped network's output)
+        return np.asarray(read_tiff(TARGETS / spec["file"]).data, dtype=float), spec["pixel_size"]
+    if "gaussian_sigma_px" in spec:
+        return gaussian_filter(image, spec["gaussian_sigma_px"]), None
+    if "bicubic_zoom" in spec:
+        up = zoom(image, spec["bicubic_zoom"], order=3)
+        sharp = up + spec["unsharp_amount"] * (up - gaussian_filter(up, spec["unsharp_sigma_px"]))
+        return sharp, 1.0 / spec["bicubic_zoom"]
+    assert set(spec) == {"how"}, spec
+    return image, None
+
+
+CASES = [(f, v) for f in LABEL_FILES for v in json.loads((TARGETS / f).read_text())["variants"]]
+
+
+@pytest.mark.parametrize("label_file, variant", CASES)
+def test_real_usaf_target_agrees_with_the_eye(label_file, variant):
+    """Every group read as clearly resolved (yes) or clearly not (no) gets that call."""
+    labels, image, layout = _labels(label_file)
+    img, pixel = _variant(image, labels["variants"][variant])
     calls = {r.name: r for r in measure_chart(img, layout, pixel_size_um=pixel)}
     clear = {n: g["resolved"][variant] for n, g in labels["groups"].items()
              if g["resolved"][variant] != "unclear"}
     wrong = {n: (lab, calls[n].peaks_found, round(calls[n].min_dip or 0.0, 3))
              for n, lab in clear.items() if calls[n].resolved != (lab == "yes")}
     assert not wrong, f"calls disagree with the labels (label, lines, dip): {wrong}"
-    assert sum(v == "yes" for v in clear.values()) >= 10
-    assert sum(v == "no" for v in clear.values()) >= 10
+    assert sum(v == "yes" for v in clear.values()) >= 6
+    assert sum(v == "no" for v in clear.values()) >= 6
 
 
-def test_real_layout_matches_the_labels():
-    labels = json.loads((TARGETS / "labels.json").read_text())
-    layout = ChartLayout.from_json(TARGETS / labels["layout"])
+@pytest.mark.parametrize("label_file", LABEL_FILES)
+def test_real_layout_matches_the_labels(label_file):
+    labels, image, layout = _labels(label_file)
+    assert tuple(layout.image_shape) == image.shape
     assert {g.name for g in layout.groups} == set(labels["groups"])
     for g in layout.groups:
         lab = labels["groups"][g.name]
         assert list(g.bbox_px) == lab["bbox_px"] and g.n_lines == lab["n_lines"]
         assert g.orientation == lab["orientation"]
         assert g.line_width_um == pytest.approx(lab["line_width_px"])
+        assert set(lab["resolved"]) == set(labels["variants"])
+        assert set(lab["resolved"].values()) <= {"yes", "no", "unclear"}
 
 
 def test_noise_only_rule_fails_where_the_line_rule_agrees():
@@ -282,13 +293,10 @@ def test_noise_only_rule_fails_where_the_line_rule_agrees():
     the sharpened x2 images, maxima tested against the profile's noise alone (3 sigma,
     the previous rule) are more than three on groups read as clearly resolved; the
     line rule finds three lines there and calls them resolved."""
-    labels = json.loads((TARGETS / "labels.json").read_text())
-    image = np.asarray(read_tiff(TARGETS / labels["image"]).data, dtype=float)
-    layout = ChartLayout.from_json(TARGETS / labels["layout"])
-    from scipy.signal import find_peaks
+    labels, image, layout = _labels("labels_labumk_3.json")
     extra = {}
     for variant in ("sharpened_x2", "enhanced_x2"):
-        img, pixel = _variant(image, variant)
+        img, pixel = _variant(image, labels["variants"][variant])
         res = {r.name: r for r in measure_chart(img, layout, pixel_size_um=pixel)}
         for g in layout.groups:
             if labels["groups"][g.name]["resolved"][variant] != "yes" or g.name[0] != "4":
@@ -305,3 +313,18 @@ def test_noise_only_rule_fails_where_the_line_rule_agrees():
             if n_max > 3:
                 extra[(variant, g.name)] = n_max
     assert len(extra) >= 3, extra
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(st.integers(0, 10_000), min_size=3, max_size=60, unique=True))
+def test_prominence_equals_scipy_without_ties(values):
+    """Without equal samples the tie-breaking prominence is scipy's."""
+    s = np.asarray(values, dtype=float)
+    peaks, _ = find_peaks(s)
+    np.testing.assert_allclose(_prominences(s, peaks), peak_prominences(s, peaks)[0])
+
+
+def test_equal_twin_maxima_count_once():
+    """A bar top split by a shallow dip into two equal maxima is one line, centred."""
+    s = np.array([0, 0, 1.0, 0.95, 1.0, 0, 0, 1.0, 0, 0])
+    assert find_lines(s, reference=1.0).tolist() == [3.0, 7.0]
