@@ -58,10 +58,11 @@ class Estimate:
         return sum(n for _, n, _ in self.parts)
 
     def keys(self) -> list[str]:
-        """Keys of the parts, largest part first, without repeats."""
+        """Keys of the parts that make at least a fifth of the total, largest first, no repeats."""
         seen: list[str] = []
-        for _, _, keys in sorted(self.parts, key=lambda p: -p[1]):
-            seen += [k for k in keys if k not in seen]
+        for _, n, keys in sorted(self.parts, key=lambda p: -p[1]):
+            if n >= 0.2 * self.total:
+                seen += [k for k in keys if k not in seen]
         return seen
 
 

@@ -38,7 +38,7 @@ def run(args) -> int:
     ck = load_checkpoint(args.checkpoint or default_checkpoint_path())
     scale = ck.scale if args.scale is None else args.scale
     if scale != ck.scale:
-        raise OptionError(f"--scale: the checkpoint is for x{ck.scale}, not x{scale}")
+        raise OptionError(f"--scale: the checkpoint is for scale {ck.scale}, not {scale}")
     if args.data:
         manifest = read_manifest(args.data)
         if manifest["degradation"]["scale"] != scale:
