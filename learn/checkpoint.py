@@ -182,7 +182,7 @@ def _check_size(config: ModelConfig, arrays: dict, json_path) -> None:
     arrays are compared, so the count is compared first.
     """
     stored = sum(int(a.size) for k, a in arrays.items() if k.startswith("params/"))
-    expected = 9 * config.width**2 * max(config.depth - 2, 0)
+    expected = 9 * config.width * (config.width * max(config.depth - 2, 0) + 2)
     if expected > 2 * stored + 1_000_000:
         raise InputFileError(f"{json_path}: model: depth {config.depth} x width {config.width} "
                              f"does not match the {stored} parameters of the state file")

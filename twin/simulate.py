@@ -46,8 +46,8 @@ MIN_TRANSMISSION = 1e-4
 def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True) -> dict:
     """Simulate every view of ``scenario`` into ``out_dir``; returns a summary dict."""
     out = Path(out_dir)
+    setup = build_setup(scenario)  # before the folder exists: a refused scenario leaves nothing
     out.mkdir(parents=True, exist_ok=True)
-    setup = build_setup(scenario)
     system, geom = setup.system, setup.geometry
     cache = out / ".views"
     fingerprint = _fingerprint(scenario)

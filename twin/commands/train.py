@@ -24,8 +24,9 @@ def add_parser(subparsers):
     p.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (paper: 1e-3)")
     p.add_argument("--weight-decay", type=nonnegative_float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--clip", type=positive_float, default=1.0, help="gradient global-norm clip")
-    p.add_argument("--decay", default="cosine", choices=("cosine", "none"))
-    p.add_argument("--loss", default="l1", choices=("l1", "l2"))
+    p.add_argument("--decay", default="cosine", choices=("cosine", "none"),
+                   help="learning-rate schedule")
+    p.add_argument("--loss", default="l1", choices=("l1", "l2"), help="training loss")
     p.add_argument("--val-every", type=positive_int, default=250, help="steps between validations")
     p.add_argument("--save-every", type=positive_int, default=250, help="steps between checkpoints")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="initialisation and batch seed")
