@@ -223,17 +223,10 @@ def load_dataset(folder, split: str = "train") -> Dataset:
     if split not in SPLITS:
         raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
     manifest = read_manifest(folder)
+    paths = verify_shards(folder, manifest, split=split)
     hrs, lrs = [], []
     hr_size, s = manifest["hr_size"], manifest["degradation"]["scale"]
-    for i, entry in enumerate(manifest["shards"]):
-        if entry["split"] != split:
-            continue
-        path = member_path(folder, entry["file"], key=f"{folder / 'manifest.json'}: shards[{i}].file")
-        if not path.is_file():
-            raise ImageFileError(f"{path}: shard listed in the manifest is missing")
-        if _sha256(path) != entry["sha256"]:
-            raise ImageFileError(f"{path}: content differs from the manifest's SHA-256 (damaged or "
-                                 "edited); re-run `twin dataset` into a new folder")
+    for entry, path in zip([e for e in manifest["shards"] if e["split"] == split], paths):
         hr, lr = _read_shard(path)
         n = entry["count"]
         if hr.shape != (n, hr_size, hr_size) or lr.shape != (n, hr_size // s, hr_size // s):
@@ -287,6 +280,24 @@ def read_manifest(folder) -> dict:
     if any(counts.get(sp) != totals[sp] for sp in SPLITS):
         raise ImageFileError(f"{path}: counts {counts} disagree with the shards' counts {totals}")
     return manifest
+
+
+def verify_shards(folder, manifest: dict, *, split: str | None = None) -> list[Path]:
+    """Paths of the shards (of ``split``, or all), each confined to ``folder`` and matching the
+    SHA-256 the manifest records; streams the files, loads nothing."""
+    folder = Path(folder)
+    paths = []
+    for i, entry in enumerate(manifest["shards"]):
+        if split is not None and entry["split"] != split:
+            continue
+        path = member_path(folder, entry["file"], key=f"{folder / 'manifest.json'}: shards[{i}].file")
+        if not path.is_file():
+            raise ImageFileError(f"{path}: shard listed in the manifest is missing")
+        if _sha256(path) != entry["sha256"]:
+            raise ImageFileError(f"{path}: content differs from the manifest's SHA-256 (damaged or "
+                                 "edited); re-run `twin dataset` into a new folder")
+        paths.append(path)
+    return paths
 
 
 def dataset_digest(manifest: dict) -> str:

@@ -425,11 +425,13 @@ def _tiff_info(path: Path, tf) -> ImageInfo:
         raise InputFileError(f"{path}: truncated or damaged; the header announces {expected} "
                              f"planes but {planes} are readable")
     size = path.stat().st_size
-    for p in tf.pages[:n_pages]:
-        ends = [o + c for o, c in zip(p.dataoffsets, p.databytecounts) if c]
-        if ends and max(ends) > size:
-            raise InputFileError(f"{path}: truncated; image data ends beyond the file's "
-                                 f"{size} bytes")
+    try:
+        ends = [o + c for p in tf.pages[:n_pages] for o, c in zip(p.dataoffsets, p.databytecounts)
+                if c]
+    except Exception as exc:  # an IFD that points past the end or into garbage
+        raise InputFileError(f"{path}: truncated or damaged TIFF ({type(exc).__name__})") from None
+    if ends and max(ends) > size:
+        raise InputFileError(f"{path}: truncated; image data ends beyond the file's {size} bytes")
     return ImageInfo(shape=shape, dtype=dtype,
                      colour=colour, segment=segment, samples=samples)
 

@@ -43,7 +43,7 @@ def run(args) -> int:
 
     from learn import ModelConfig, TrainConfig, preset, train
     from learn.checkpoint import load_checkpoint
-    from learn.dataset import read_manifest
+    from learn.dataset import read_manifest, verify_shards
     from physics.errors import OptionError
     from twin import budget, sizing
     from twin.console import emit, progress
@@ -51,6 +51,7 @@ def run(args) -> int:
 
     output_dir(args.out)
     manifest = read_manifest(args.data)
+    verify_shards(args.data, manifest)  # hashes first: nothing is trained on a damaged set
     scale = manifest["degradation"]["scale"]
     lr_side = manifest["hr_size"] // scale
     if args.patch > lr_side:
