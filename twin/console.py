@@ -28,6 +28,11 @@ def user_error_message(exc: BaseException) -> str | None:
     """
     import zipfile
 
+    from twin.sweep import SweepPointError
+
+    if isinstance(exc, SweepPointError):  # a sweep point failed: the cause decides
+        inner = user_error_message(exc.__cause__) if exc.__cause__ is not None else None
+        return None if inner is None else f"{str(exc).split(' failed: ')[0]}: {inner}"
     if isinstance(exc, InputError):
         return str(exc)
     if isinstance(exc, OSError) and (exc.filename is not None or exc.errno is not None):

@@ -20,7 +20,7 @@ ENERGY_CHUNK = 8
 #: Field-sized float32 arrays alive in one view besides the energy chunk (lengths, quanta,
 #: FFT blur in complex64 on a padded grid, binned frames, noise draws): counted from
 #: physics.chain.sample_view / open_field, then raised to match the measured peak (README, Robustness).
-VIEW_FIELD_ARRAYS = 24
+VIEW_FIELD_ARRAYS = 30
 #: Depth layers of the scintillator PSF (physics.chain.ImagingSystem.n_depth_layers).
 PSF_LAYERS = 16
 
