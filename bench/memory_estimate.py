@@ -15,6 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {
+    "64^2 ROI, oversample 2, 1 view, edge (fixed costs)": "[camera]\nroi_rows = 64\nroi_cols = 64\n"
+                                                         "[geometry]\nn_views = 1\n"
+                                                         "[object]\nphantom = \"edge\"\n",
     "768^2 ROI, oversample 2, 5 views, chart": "[camera]\nroi_rows = 768\nroi_cols = 768\n"
                                                "[geometry]\nn_views = 5\n[object]\nphantom = \"chart\"\n",
     "384^2 ROI, oversample 3, 9 views, chart_stack": "[camera]\nroi_rows = 384\nroi_cols = 384\n"

@@ -21,6 +21,9 @@ ENERGY_CHUNK = 8
 #: FFT blur in complex64 on a padded grid, binned frames, noise draws): counted from
 #: physics.chain.sample_view / open_field, then raised to match the measured peak (README, Robustness).
 VIEW_FIELD_ARRAYS = 30
+#: XLA compilation and the spectrum/material tables: a fixed cost of any simulation, measured
+#: as the peak of a 64^2-pixel one-view simulation minus the imports (bench/memory_estimate.py).
+FIXED_SIMULATION_BYTES = 160 * 2**20
 #: Depth layers of the scintillator PSF (physics.chain.ImagingSystem.n_depth_layers).
 PSF_LAYERS = 16
 
@@ -43,6 +46,7 @@ def simulation(values: dict, *, what: str = "the simulation", workers: int = 1) 
     field = float(rows * os_) * float(cols * os_)
     n_energy = math.ceil(src["kvp"] / spec["bin_width"]) + 1
     est = Estimate(what=what)
+    est.add("compilation and tables", FIXED_SIMULATION_BYTES)
     cam_keys = ("camera.rows", "camera.cols", "camera.roi_rows", "camera.roi_cols",
                 "acquisition.oversample")
     # Object grid: the field padded by the lateral shift of the highest plane (twin.system).
