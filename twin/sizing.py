@@ -23,7 +23,7 @@ ENERGY_CHUNK = 8
 VIEW_FIELD_ARRAYS = 30
 #: XLA compilation and the spectrum/material tables: a fixed cost of any simulation, measured
 #: as the peak of a 64^2-pixel one-view simulation minus the imports (bench/memory_estimate.py).
-FIXED_SIMULATION_BYTES = 160 * 2**20
+FIXED_SIMULATION_BYTES = 256 * 2**20
 #: Depth layers of the scintillator PSF (physics.chain.ImagingSystem.n_depth_layers).
 PSF_LAYERS = 16
 
