@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from twin.budget import add_option as add_budget_option
-from twin.options import nonnegative_int
+from twin.options import nonnegative_int, quantity
 
 
 def add_parser(subparsers) -> None:
@@ -30,8 +30,9 @@ def add_parser(subparsers) -> None:
                           description="Slanted-edge measurement per ISO 12233 (4x oversampled "
                                       "ESF, LSF, MTF, MTF50/MTF10) and a Gaussian LSF fit.")
     common(edge)
-    edge.add_argument("--pixel-size", default=None, metavar='"0.406 um"',
-                      help="pixel size with unit (default: from the TIFF metadata)")
+    edge.add_argument("--pixel-size", type=quantity("um"), default=None, metavar='"0.406 um"',
+                      help="pixel size with unit (default: from the TIFF metadata; without "
+                           "either, results are in pixels only)")
     edge.add_argument("--roi", default=None, metavar="x0,y0,x1,y1",
                       help="region with one edge (x = column; x1, y1 exclusive); only this "
                            "region of the image is read")
@@ -51,8 +52,9 @@ def add_parser(subparsers) -> None:
     common(chart)
     chart.add_argument("--layout", required=True, metavar="CHART.json",
                        help="chart layout (written by twin simulate, or by hand)")
-    chart.add_argument("--pixel-size", default=None, metavar='"0.203 um"',
-                       help="pixel size with unit (default: from the TIFF metadata)")
+    chart.add_argument("--pixel-size", type=quantity("um"), default=None, metavar='"0.203 um"',
+                       help="pixel size with unit (default: from the TIFF metadata; needed only "
+                            "when the image grid differs from the layout's)")
     chart.set_defaults(handler=run)
 
 
@@ -81,7 +83,8 @@ def run(args) -> int:
     budget.check(sizing.image_read(info, plane=plane, region=region, key="IMAGE"),
                  budget.from_args(args))
     image = read_image(args.image, plane=plane, region=region)
-    pixel = _pixel_size(getattr(args, "pixel_size", None), image.pixel_size_um)
+    given = getattr(args, "pixel_size", None)
+    pixel = given if given is not None else image.pixel_size_um
     if kind == "edge":
         from physics.measure.edge import measure_edge
 
@@ -109,14 +112,6 @@ def run(args) -> int:
     else:
         emit(result, as_json=False, title=title)
     return 0
-
-
-def _pixel_size(text, from_file):
-    if text is None:
-        return from_file
-    from physics.units import to_float
-
-    return to_float(text, "um", key="--pixel-size", min_value=0.0, inclusive_min=False)
 
 
 def _print_chart(groups) -> None:
