@@ -3,8 +3,8 @@
 Each function returns a :class:`twin.budget.Estimate` whose parts name the scenario
 keys or options that size them. The simulation estimate follows the arrays of
 :mod:`physics.chain` (object grid, per-view field in energy chunks, PSF stack, the
-stacked views); the others count images, volumes and shards. They are checked against
-measured peak memory in ``tests/twin/test_budget.py``.
+stacked views); the others count images, volumes and shards. The simulation
+estimate is compared with measured peak memory by ``bench/memory_estimate.py``.
 """
 
 from __future__ import annotations
