@@ -513,3 +513,19 @@ def test_help_prints_each_default_once(capsys, command):
     blocks = re.split(r"\n  (?=\S)", text)[1:]  # one block per argument, after the description
     for block in blocks:
         assert block.count("(default") <= 1, block
+
+
+def test_failed_sweep_point_reports_its_cause_or_is_internal():
+    from physics.errors import ScenarioError
+    from twin.console import user_error_message
+    from twin.sweep import SweepPointError
+
+    def failed(cause):
+        try:
+            raise SweepPointError(0, 2, {"optics.na": 0.3}, cause) from cause
+        except SweepPointError as exc:
+            return exc
+
+    message = user_error_message(failed(ScenarioError("object.phantom: no line-pair groups")))
+    assert message.startswith("sweep point 1/2") and "object.phantom: no line-pair groups" in message
+    assert user_error_message(failed(ValueError("a bug"))) is None
