@@ -151,16 +151,19 @@ class Degradation:
 
 
 def _one_source(name, number, path, json_key):
+    from physics.errors import InputFileError, OptionError
+
     if number is not None and path is not None:
-        raise ValueError(f"{name}: give either a number or a JSON file ({path}), not both")
+        raise OptionError(f"{name}: give either a number or a JSON file ({path}), not both")
     if path is None:
         return None if number is None else float(number)
     data = read_json(path)
-    if json_key not in data:
-        raise ValueError(f"{os.fspath(path)}: has no key {json_key!r} (needed for {name})")
+    if not isinstance(data, dict) or json_key not in data:
+        raise InputFileError(f"{os.fspath(path)}: has no key {json_key!r} (needed for {name})")
     value = data[json_key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{os.fspath(path)}: {json_key} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (math.isfinite(value) and value >= 0):
+        raise InputFileError(f"{os.fspath(path)}: {json_key} must be a finite number >= 0")
     return float(value)
 
 

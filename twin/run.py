@@ -62,3 +62,37 @@ def run_scenario(scenario: Scenario | str | Path, out_dir, *, quick: bool = Fals
     report = study.make_report(scenario, points, results, out, quick=quick)
     report.write(out)
     return report.to_json()
+
+
+def estimate_run(scenario: Scenario, *, executor: str | None = None):
+    """Peak memory of :func:`run_scenario`: the largest point's simulation and volume, times
+    the points computed at once (local processes; a Dask cluster's memory is its own)."""
+    import copy
+    import os
+
+    from twin import sizing
+    from twin.scenario import convert_value
+    from twin.schema import SCHEMA
+
+    points = scenario.points()
+    if len(points) == 1 or executor == "serial":
+        workers = 1
+    elif executor is None or executor == "local":
+        workers = min(len(points), os.cpu_count() or 1)
+    else:
+        workers = 1
+    worst = None
+    for point in points:
+        values = copy.deepcopy(scenario.values) if point else scenario.values
+        for path, value in point.items():
+            table, key = path.split(".", 1)
+            values[table][key] = convert_value(path, value, SCHEMA[table][key])
+        est = sizing.simulation(values, what="the run", workers=workers)
+        cam = values["camera"]
+        rows, cols = cam["roi_rows"] or cam["rows"], cam["roi_cols"] or cam["cols"]
+        n_slices = len(values["geometry"]["slice_heights"]) or 64
+        est.add("reconstruction", workers * 4 * n_slices * rows * cols * sizing.F32,
+                "geometry.slice_heights", "camera.roi_rows", "camera.roi_cols")
+        if worst is None or est.total > worst.total:
+            worst = est
+    return worst

@@ -22,7 +22,8 @@ class Field:
     """One scenario key.
 
     kind is one of: "quantity" (unit string required), "number", "int", "str",
-    "choice", "bool", "quantity_list" (list of unit strings), "filters"
+    "name" (a scenario name: no path separators), "file" (a file name relative to the
+    scenario's folder, inside it), "material" (a known material), "choice", "bool", "quantity_list" (list of unit strings), "filters"
     (list of {material, thickness} tables).
     """
 
@@ -44,9 +45,10 @@ def Q(default, unit, doc, source, *, min=None, max=None, inclusive_min=True):  #
 
 SCHEMA: dict[str, dict[str, Field]] = {
     "scenario": {
-        "name": Field("str", "unnamed", doc="short name, used in reports"),
+        "name": Field("name", "unnamed", doc="short name, used in reports and for the default "
+                                             "output folder runs/<name> (no path separators)"),
         "question": Field("str", "", doc="the design question the scenario answers"),
-        "seed": Field("int", 0, min=0, doc="seed of every random draw (noise, phantoms, training)"),
+        "seed": Field("int", 0, min=0, max=2**32 - 1, doc="seed of every random draw (noise, phantoms, training)"),
         "default": Field("bool", False, doc="marks the shipped default scenario"),
         "study": Field("choice", "published",
                        choices=("published", "geometric_vs_optical", "scintillator", "tomosynthesis"),
@@ -56,7 +58,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "target": Field("choice", "W", choices=("W", "Mo", "Rh", "Cu", "Ag", "Au", "Cr"),
                         doc="anode material", source=PAPER),
         "kvp": Q("50 kV", "kV", "tube voltage", PAPER, min=30.0, max=300.0),
-        "current": Q("1 mA", "mA", "tube current", PAPER, min=0.0, inclusive_min=False),
+        "current": Q("1 mA", "mA", "tube current", PAPER, min=0.0, max=1000.0, inclusive_min=False),
         "anode_angle": Q("12 deg", "deg", "anode angle",
                          "assumed: SpekPy's default; the tube datasheet value is not in the paper",
                          min=0.0, max=90.0, inclusive_min=False),
@@ -67,14 +69,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "focal_spot_size": Q("40 um", "um", "focal-spot size (FWHM for gaussian, diameter for disc)",
                              "paper gives 30-55 um; 40 um assumed as a mid value",
                              min=0.0, max=5000.0, inclusive_min=False),
-        "spectrum_file": Field("str", "", doc="optional measured spectrum (two columns: keV, photons "
-                                              "per bin per sr for the exposure); replaces SpekPy"),
+        "spectrum_file": Field("file", "", doc="optional measured spectrum (two columns: keV, photons "
+                                               "per bin per sr for the exposure); replaces SpekPy; "
+                                               "a file name inside the scenario's folder"),
     },
     "spectrum": {
         "bin_width": Q("1 keV", "keV", "energy bin width",
                        "assumed: 1 keV resolves the W L lines well enough for transmission sums",
                        min=0.05, max=5.0),
-        "window_material": Field("str", "Be", doc="tube exit window", source="usual for micro-focus tubes"),
+        "window_material": Field("material", "Be", doc="tube exit window", source="usual for micro-focus tubes"),
         "window_thickness": Q("200 um", "um", "tube window thickness",
                               "assumed: typical Be window of micro-focus tubes (150-300 um)", min=0.0),
         "air_path": Field("bool", True, doc="filter by the air between source and scintillator"),
@@ -88,7 +91,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
                              min=0.4, max=15.0, doc="line widths of the chart groups (0.4-15 um)",
                              source="paper: 1, 2 and 3 um groups of the JIMA RT RC-04 chart"),
         "n_lines": Field("int", 5, min=2, max=50, doc="lines per group"),
-        "material": Field("str", "W", doc="absorber material of the chart/edge/star",
+        "material": Field("material", "W", doc="absorber material of the chart/edge/star",
                           source="assumed (physics.phantoms): no RC-04 datasheet found; W and Au "
                                  "attenuate alike at 10-50 keV"),
         "thickness": Q("1 um", "um", "absorber thickness (edge: use >= 100 um of W to be opaque)",
@@ -146,7 +149,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               PAPER, min=0.0, inclusive_min=False),
         "tube_lens": Q("160 mm", "mm", "tube-lens focal length used", PAPER,
                        min=0.0, inclusive_min=False),
-        "na": Field("number", 0.42, min=0.0, max=1.7, inclusive_min=False, doc="numerical aperture",
+        "na": Field("number", 0.42, min=0.0, max=1.0, inclusive_min=False,
+                    doc="numerical aperture (a dry objective: NA <= 1, as physics.optics requires)",
                     source="assumed: Mitutoyo M Plan Apo 20x (NA 0.42), a common infinity-corrected 20x"),
         "transmission": Field("number", 0.9, min=0.0, max=1.0, inclusive_min=False,
                               doc="objective + tube-lens transmission at the emission wavelength",
@@ -175,9 +179,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "bits": Field("int", 16, min=8, max=16, doc="ADC bit depth", source="paper: 16-bit"),
     },
     "acquisition": {
-        "exposure": Q("10 s", "s", "exposure time per view",
+        "exposure": Q("10 s", "s", "exposure time per view (at most a day: beyond it the photon "
+                                   "counts overflow float32 and no tube or sample stays stable)",
                       "assumed: long exposures are needed at this photon budget",
-                      min=0.0, inclusive_min=False),
+                      min=0.0, max=86400.0, inclusive_min=False),
         "oversample": Field("int", 2, min=1, max=8,
                             doc="field samples per pixel side before pixel integration"),
         "noise": Field("bool", True, doc="add quantum, optical and camera noise"),

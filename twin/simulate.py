@@ -46,8 +46,8 @@ MIN_TRANSMISSION = 1e-4
 def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True) -> dict:
     """Simulate every view of ``scenario`` into ``out_dir``; returns a summary dict."""
     out = Path(out_dir)
+    setup = build_setup(scenario)  # before the folder exists: a refused scenario leaves nothing
     out.mkdir(parents=True, exist_ok=True)
-    setup = build_setup(scenario)
     system, geom = setup.system, setup.geometry
     cache = out / ".views"
     fingerprint = _fingerprint(scenario)
@@ -73,6 +73,11 @@ def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True
     raw, flat, dark = np.stack(raws), np.stack(flats), np.stack(darks)
     transmission = np.asarray(flat_dark_correct(raw, flat=flat, dark=dark))
     integrals = line_integrals(transmission)
+    if not (np.all(np.isfinite(integrals)) and np.all(np.isfinite(flat))):
+        from physics.errors import ResultError
+
+        raise ResultError(f"{out / 'projections.tif'}: the simulation gave NaN or inf with these "
+                          "parameters; nothing written (check exposure, current and sizes)")
     pixel = system.pixel_um
     meta = {"quantity": "line integral -ln(T) of the flat/dark-corrected transmission",
             "scenario": scenario.name}

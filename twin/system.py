@@ -17,6 +17,7 @@ from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem
 from physics.focal_spot import FocalSpot
+from physics.imageio import member_path
 from physics.optics import Microscope, Objective
 from physics.projection import Layer, LayeredObject
 from physics.scintillator import SCINTILLATORS, Scintillator, Substrate
@@ -56,9 +57,9 @@ def build_spectrum(scenario: Scenario) -> Spectrum:
     current, exposure = src["current"], scenario["acquisition"]["exposure"]
     filters = [(spec["window_material"], spec["window_thickness"])] + list(spec["filters"])
     if src["spectrum_file"]:
-        path = Path(src["spectrum_file"])
-        if not path.is_absolute() and scenario.path is not None:
-            path = scenario.path.parent / path
+        # Confined to the scenario's folder: a scenario cannot make twin read any other file.
+        folder = scenario.path.parent if scenario.path is not None else Path.cwd()
+        path = member_path(folder, src["spectrum_file"], key="source.spectrum_file")
         measured = load_spectrum(path)
         for material, thickness in spec["filters"]:
             measured = measured.filtered(material, thickness)

@@ -47,6 +47,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from physics.errors import InputFileError, OptionError
 from scipy.optimize import least_squares
 from scipy.special import ndtr
 
@@ -205,12 +207,12 @@ def measure_edge(
     if roi is not None:
         img = crop(img, roi, name="roi")
     if min(img.shape) < MIN_SIDE_PX:
-        raise ValueError(f"image: the edge region is too small ({img.shape[0]} x "
+        raise InputFileError(f"image: the edge region is too small ({img.shape[0]} x "
                          f"{img.shape[1]} pixels); need at least {MIN_SIDE_PX} on each side")
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
-        raise ValueError(f"pixel_size_um: must be a positive number, got {pixel_size_um!r}")
+        raise OptionError(f"pixel_size_um: must be a positive number, got {pixel_size_um!r}")
     if edge_fit_order not in (1, 2, 3):
-        raise ValueError(f"edge_fit_order: must be 1, 2 or 3, got {edge_fit_order!r}")
+        raise OptionError(f"edge_fit_order: must be 1, 2 or 3, got {edge_fit_order!r}")
 
     work, orientation = _orient(img)
     sign = _polarity_sign(work)
@@ -219,12 +221,12 @@ def measure_edge(
     lines = np.arange(nlin)
     slope = (np.polyval(coef, nlin - 1) - np.polyval(coef, 0)) / (nlin - 1)
     if abs(slope) * nlin < 1.0:
-        raise ValueError(
+        raise OptionError(
             f"image: the edge is only {math.degrees(math.atan(abs(slope))):.2f} deg from the "
             f"pixel {'rows' if orientation == 'horizontal' else 'columns'}; it must shift by "
             f"at least one pixel across the ROI for 4x oversampling (tilt it by 2-10 deg)")
     if abs(slope) > 1.0:
-        raise ValueError("image: the edge is more than 45 deg from the pixel axis")
+        raise InputFileError("image: the edge is more than 45 deg from the pixel axis")
     # ISO: an integer number of phase cycles, so every sub-pixel phase counts equally.
     nkeep = int(round(math.floor(nlin * abs(slope)) / abs(slope)))
     work, lines = work[:nkeep], lines[:nkeep]
@@ -284,7 +286,7 @@ def _polarity_sign(work: np.ndarray) -> float:
     noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0)
     noise_of_means = noise / math.sqrt(5 * work.shape[0])
     if not abs(right - left) > max(MIN_EDGE_SNR * noise, 10 * noise_of_means, 0.0):
-        raise ValueError(
+        raise OptionError(
             f"image: no edge found: the two sides differ by {abs(right - left):.4g} grey "
             f"levels, not more than {MIN_EDGE_SNR:g}x the pixel noise ({noise:.3g}); choose a "
             f"ROI (--roi) with one edge crossing it")
@@ -324,12 +326,12 @@ def _locate_edge(work: np.ndarray, sign: float, order: int) -> np.ndarray:
 
 def _fit_edge(lines, loc, order, npix) -> np.ndarray:
     if not np.all(np.isfinite(loc)):
-        raise ValueError("image: no edge found on some lines (zero derivative sum); "
+        raise InputFileError("image: no edge found on some lines (zero derivative sum); "
                          "choose a ROI with one edge crossing it")
     coef = np.polyfit(lines, loc, order)
     fitted = np.polyval(coef, lines)
     if fitted.min() < 0 or fitted.max() > npix - 1:
-        raise ValueError("image: the fitted edge leaves the ROI; choose a ROI in which the "
+        raise InputFileError("image: the fitted edge leaves the ROI; choose a ROI in which the "
                          "edge crosses from one border to the opposite one")
     return coef
 
@@ -353,7 +355,7 @@ def _project_and_bin(work: np.ndarray, coef: np.ndarray, step: int):
     sums = np.bincount(idx[keep], weights=work.ravel()[keep], minlength=nbins)
     empty = counts == 0
     if empty.sum() > 0.05 * nbins:
-        raise ValueError(f"image: {int(empty.sum())} of {nbins} ESF bins are empty; the edge "
+        raise InputFileError(f"image: {int(empty.sum())} of {nbins} ESF bins are empty; the edge "
                          f"angle is too small or the ROI too short along the edge")
     centres = (np.arange(nbins) + k0 - 0.5) / step
     esf = np.empty(nbins)
@@ -370,7 +372,7 @@ def _mtf(deriv: np.ndarray, bin_normal: float) -> tuple[np.ndarray, np.ndarray]:
     windowed = deriv * _hamming(n, [peak])[0]
     spectrum = np.abs(np.fft.rfft(windowed))
     if not spectrum[0] > 0:
-        raise ValueError("image: the LSF has zero area; no edge found")
+        raise InputFileError("image: the LSF has zero area; no edge found")
     k = np.arange(spectrum.size)
     mtf = spectrum / spectrum[0]
     # The 3-tap central difference has transfer sinc(2k/n) (numpy's normalised sinc).
@@ -432,5 +434,5 @@ def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
     fit = least_squares(lambda p: model(p) - y, p0, method="trf", x_scale="jac",
                         bounds=([-np.inf, -np.inf, math.log(1e-4), -np.inf], np.inf))
     if not fit.success:
-        raise ValueError(f"image: the Gaussian fit of the LSF did not converge ({fit.message})")
+        raise InputFileError(f"image: the Gaussian fit of the LSF did not converge ({fit.message})")
     return math.exp(fit.x[2])

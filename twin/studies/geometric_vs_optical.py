@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physics.errors import ScenarioError
 from physics import materials, phantoms
 from physics.camera import bin_to_pixels, poisson_counts
 from physics.chain import view_response
@@ -136,7 +137,7 @@ def geometric_design(scenario: Scenario, optical: Design) -> Design:
     target = g["target_pixel"] or optical.object_pixel_um
     m = g["detector_pixel"] / target
     if m <= 1.0:
-        raise ValueError(f"geometric.target_pixel: {target:g} um is not smaller than "
+        raise ScenarioError(f"geometric.target_pixel: {target:g} um is not smaller than "
                          f"geometric.detector_pixel = {g['detector_pixel']:g} um; no magnification needed")
     sod = g["source_object_distance"]
     return Design("geometric", m, target, g["detector_pixel"], sod, m * sod, m * sod)
@@ -416,7 +417,7 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     base = parse_scenario(raw)
     scenario = base.with_values(point)
     if scenario["source"]["spectrum_file"]:
-        raise ValueError("source.spectrum_file: this study scales the tube output with the power "
+        raise ScenarioError("source.spectrum_file: this study scales the tube output with the power "
                          "allowed at each focal spot; give the tube as kvp/current, not a measured spectrum")
     spot_um = scenario["source"]["focal_spot_size"]
     kvp = scenario["source"]["kvp"]

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from physics.errors import ScenarioError
+
 ORIENTATIONS = ("vertical", "horizontal")
 ORIENTATION_LABEL = {"vertical": "across the arc (vertical)", "horizontal": "along the arc (horizontal)"}
 #: The shipped model is used when the measured sigmas are this close to its own.
@@ -80,7 +82,7 @@ def background_roi(layout: dict, shape, *, margin: int = 8) -> tuple[int, int, i
     area = [max(0, b[2] - b[0]) * max(0, b[3] - b[1]) for b in bands]
     best = bands[int(np.argmax(area))]
     if max(area) < 400:
-        raise ValueError(f"no chart-free background region of at least 400 pixels in a {rows}x{cols} slice; "
+        raise ScenarioError(f"no chart-free background region of at least 400 pixels in a {rows}x{cols} slice; "
                          "enlarge camera.roi_rows/roi_cols")
     return tuple(int(v) for v in best)
 

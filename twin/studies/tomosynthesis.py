@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from physics.errors import ScenarioError
+
 #: Half-height of the slice stack around the chart plane (um; assumed: covers the main
 #: lobe of the widest group at the smallest arc of the shipped sweep, 2 um at 10 deg:
 #: first zero at w / tan(5 deg) = 23 um) and the slice spacing (um; a fifth of the
@@ -168,7 +170,7 @@ def background_mask(layout: dict, shape) -> np.ndarray:
         x0, y0, x1, y1 = g["bbox_px"]
         mask[max(y0 - m, 0):y1 + m, max(x0 - m, 0):x1 + m] = False
     if mask.sum() < MIN_BACKGROUND_PX:
-        raise ValueError(f"camera.roi_rows/roi_cols: only {int(mask.sum())} chart-free pixels in the "
+        raise ScenarioError(f"camera.roi_rows/roi_cols: only {int(mask.sum())} chart-free pixels in the "
                          f"{rows}x{cols} ROI (need {MIN_BACKGROUND_PX}); enlarge the ROI")
     return mask
 
@@ -212,7 +214,7 @@ def slice_heights(scenario, planes_um, *, quick: bool) -> tuple[np.ndarray, int]
         heights = heights[heights >= 0]
     k0 = int(np.argmin(np.abs(heights - h0)))
     if not math.isclose(heights[k0], h0, abs_tol=1e-6):
-        raise ValueError(f"geometry.slice_heights: {given} must include the chart height object.height = {h0:g} um")
+        raise ScenarioError(f"geometry.slice_heights: {given} must include the chart height object.height = {h0:g} um")
     return heights, k0
 
 
@@ -228,10 +230,10 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
 
     scenario = _scenario(raw, point, quick)
     if scenario["geometry"]["mode"] != "tomosynthesis":
-        raise ValueError("geometry.mode: the tomosynthesis study needs mode = \"tomosynthesis\"")
+        raise ScenarioError("geometry.mode: the tomosynthesis study needs mode = \"tomosynthesis\"")
     setup = build_setup(scenario)
     if setup.layout is None:
-        raise ValueError(f"object.phantom: {scenario['object']['phantom']!r} has no line-pair groups; "
+        raise ScenarioError(f"object.phantom: {scenario['object']['phantom']!r} has no line-pair groups; "
                          "the tomosynthesis study needs \"chart\" or \"chart_stack\"")
     planes = [layer.height_um for layer in setup.obj.layers]
     heights, k0 = slice_heights(scenario, planes, quick=quick)
