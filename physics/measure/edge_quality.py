@@ -14,8 +14,8 @@
     at the image's minimum or maximum value while the others do not (the signature of
     a -ln T image of a nearly opaque edge, where few or no photons arrive and the
     logarithm is floored; also of saturation). An extreme of exactly zero is not
-    counted: a linear image of an opaque region rests on zero counts. A noiseless half (pixel noise below 1e-6
-    of the step, e.g. a rendered edge) is not clipped.
+    counted: a linear image of an opaque region rests on zero counts. A nearly noiseless
+    half (pixel noise below 1e-3 of the step: a rendered or expected image) is not clipped.
 * **flags** (reported, result kept): a step under ``FLAG_SIDE_SNR`` noise sigmas, ESF R^2
   under ``FLAG_ESF_R2``, clipping above ``FLAG_CLIPPED``, a PSF at the fit's lower bound
   (narrower than the measurement resolves), and an MTF50 of the ISO curve differing from
@@ -119,8 +119,9 @@ def assess_edge(work, coef, sign, *, position, esf, lsf_model, bin_normal, psf_s
         stats.append(_half_stats(work[half], diffs, image_range))
     (m_lo, n_lo, c_lo), (m_hi, n_hi, c_hi) = stats
     step = abs(m_hi - m_lo)
-    # A noiseless half (a rendered edge) sits at one value legitimately: clipping needs noise.
-    c_lo, c_hi = (c if n > 1e-6 * step else 0.0 for c, n in ((c_lo, n_lo), (c_hi, n_hi)))
+    # A (nearly) noiseless half - a rendered or expected image, whose flat part repeats one
+    # float value - sits at the extreme legitimately: clipping needs noise (SNR < 1000).
+    c_lo, c_hi = (c if n > 1e-3 * step else 0.0 for c, n in ((c_lo, n_lo), (c_hi, n_hi)))
     snr = tuple(step / n if n > 0 else math.inf for n in (n_lo, n_hi))
 
     # ESF predicted by the fitted LSF: its running integral, scaled to the data.
