@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from twin.budget import add_option as add_budget_option
 from twin.options import nonnegative_int, quantity
@@ -36,6 +37,9 @@ def add_parser(subparsers) -> None:
     edge.add_argument("--roi", default=None, metavar="x0,y0,x1,y1",
                       help="region with one edge (x = column; x1, y1 exclusive); only this "
                            "region of the image is read")
+    edge.add_argument("--force", action="store_true",
+                      help="return a result the quality checks refuse (poor ESF fit, small dynamic "
+                           "range, clipped/photon-starved half), flagged, instead of an error")
     edge.set_defaults(handler=run)
 
     noise = sub.add_parser("noise", help="background noise by a Gaussian fit of the histogram",
@@ -88,8 +92,10 @@ def run(args) -> int:
     if kind == "edge":
         from physics.measure.edge import measure_edge
 
-        result = measure_edge(image.data, pixel_size_um=pixel).to_json()
+        result = measure_edge(image.data, pixel_size_um=pixel, strict=not args.force).to_json()
         title = "slanted edge (ISO 12233)"
+        for message in result["quality"]["refusals"] + result["quality"]["flags"]:
+            print(f"twin: warning: {args.image}: {message}", file=sys.stderr)
     elif kind == "noise":
         from physics.measure.noise import measure_noise
 
