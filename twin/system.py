@@ -83,7 +83,9 @@ def build_system(scenario: Scenario) -> ImagingSystem:
         raise ScenarioError(f"scintillator.material: {sc['material']!r} is not one of "
                             f"{', '.join(sorted(SCINTILLATORS))}")
     scint = Scintillator(sc["material"], sc["thickness"],
-                         light_yield_per_kev=sc["light_yield"], emission_nm=sc["emission_wavelength"],
+                         light_yield_per_kev=sc["light_yield"],
+                         # scenario lengths are in um inside; the screen takes nm
+                         emission_nm=None if sc["emission_wavelength"] is None else 1000.0 * sc["emission_wavelength"],
                          refractive_index=sc["refractive_index"],
                          substrate=Substrate() if sc["substrate"] else None)
     microscope = Microscope(Objective(op["magnification"], op["design_tube_lens"] / 1000.0,
@@ -98,6 +100,7 @@ def build_system(scenario: Scenario) -> ImagingSystem:
                          microscope=microscope, camera=camera, exposure_s=acq["exposure"],
                          roi_shape=roi, oversample=acq["oversample"],
                          air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"],
+                         n_depth_layers=depth_layers(scenario),
                          scatter_fwhm_um=sc["scatter_blur"])
 
 
@@ -222,3 +225,39 @@ def _default_slices(heights) -> tuple[np.ndarray, float]:
         dz = (hs[-1] - hs[0]) / 63
         n = 64
     return hs[0] + dz * np.arange(n), dz
+
+
+def reconstruction_options(scenario: Scenario) -> dict:
+    """``[reconstruction]`` as keyword options of :func:`recon.reconstruct` (method included).
+
+    Iterative methods (sart, sirt, grad) take the iteration count and the positivity
+    constraint; the analytic ones (sas, fbp) take neither.
+    """
+    rec = scenario["reconstruction"]
+    if rec["method"] in ("sart", "sirt", "grad"):
+        return {"method": rec["method"], "iterations": rec["iterations"], "positivity": rec["positivity"]}
+    return {"method": rec["method"]}
+
+
+def reconstruct(projections, geometry: "recon.Geometry", scenario: Scenario) -> "recon.Slices":
+    """Reconstruct ``projections`` on ``geometry`` with the scenario's ``[reconstruction]`` options."""
+    return recon.reconstruct(projections, geometry, **reconstruction_options(scenario))
+
+
+def depth_layers(scenario: Scenario) -> int:
+    """``scintillator.depth_layers``, with 0 resolved to the fewest of (16, 24, 32, 48, 64)
+    layers whose spacing stays below half the depth of field ``n lambda / NA^2`` (64 when
+    even that is coarser); the counts are a short ladder so points share compiled PSF kernels."""
+    sc = scenario["scintillator"]
+    if sc["depth_layers"]:
+        return sc["depth_layers"]
+    material = SCINTILLATORS[sc["material"]]
+    n_index = sc["refractive_index"] or material.refractive_index
+    wavelength_um = sc["emission_wavelength"] or material.emission_nm / 1000.0  # the scenario's is in um
+    dof = n_index * wavelength_um / scenario["optics"]["na"] ** 2
+    need = math.ceil(sc["thickness"] / (0.5 * dof))
+    return next((n for n in DEPTH_LAYER_COUNTS if n >= need), DEPTH_LAYER_COUNTS[-1])
+
+
+#: Depth-layer counts of :func:`depth_layers` (16-64: cost).
+DEPTH_LAYER_COUNTS = (16, 24, 32, 48, 64)
