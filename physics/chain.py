@@ -41,6 +41,7 @@ import numpy as np
 from physics import materials
 from physics.camera import SCMOS, bin_to_pixels, expected_adu, sample_adu, poisson_counts
 from physics.focal_spot import FocalSpot, kernel_at_detector
+from physics.measure.mtf import FWHM_PER_SIGMA, gaussian_kernel_2d
 from physics.optics import Microscope
 from physics.projection import path_lengths, transmitted_signal
 from physics.psf import apply_psf, scintillator_optics_psf
@@ -191,7 +192,9 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
                                half_width_px=_focal_half_width(system, object_plane_um, source_um))
     psf = _combine_kernels(psf, focal)
     if system.scatter_fwhm_um:
-        psf = _combine_kernels(psf, _gaussian_kernel(system.scatter_fwhm_um / 2.3548, system.cell_um, size))
+        psf = _combine_kernels(psf, gaussian_kernel_2d(system.scatter_fwhm_um / FWHM_PER_SIGMA,
+                                                      pitch=system.cell_um, half_width=size // 2,
+                                                      integrate=True))
     collection = system.microscope.collection_efficiency(scint.refractive_index,
                                                          substrate_index=scint.substrate_index)
     qe = system.camera.qe_at(float(scint.emission_nm)) if system.camera.quantum_efficiency is None \
@@ -210,15 +213,6 @@ def _focal_half_width(system, object_plane_um, source):
     if system.focal_spot.line_length_um is not None:
         size = max(size, float(system.focal_spot.line_length_um))
     return int(math.ceil(1.5 * size * m / system.cell_um)) + 1
-
-
-def _gaussian_kernel(sigma_um, cell_um, size: int):
-    """Pixel-integrated, normalised 2D Gaussian on ``size`` x ``size`` cells."""
-    edges = (jnp.arange(size + 1) - size / 2) * cell_um
-    cdf = jax.scipy.special.ndtr(edges / sigma_um)
-    line = jnp.diff(cdf)
-    kernel = line[:, None] * line[None, :]
-    return kernel / jnp.sum(kernel)
 
 
 def _combine_kernels(a, b):

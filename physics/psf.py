@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.fft import next_fast_len
 
+from physics.measure.mtf import first_crossing, mtf_from_psf
 from physics.optics import Microscope, defocus_psf_stack
 from physics.scintillator import Scintillator
 from physics.tracing import is_concrete
@@ -37,7 +38,6 @@ __all__ = [
     "best_focus_depth_um",
     "koch_resolution_um",
     "mtf_resolution_um",
-    "mtf_from_psf",
     "apply_psf",
     "apply_psf_adjoint",
 ]
@@ -137,46 +137,22 @@ def koch_resolution_um(*, na, thickness_um, p: float = 0.18, q: float = 0.075):
     return jnp.sqrt((p / na) ** 2 + (q * thickness_um * na) ** 2)
 
 
-def mtf_from_psf(psf, pixel_um, *, axis: int = 1, oversample: int = 16):
-    """MTF of the optics along one axis from a pixel-integrated PSF (numpy).
-
-    The LSF (PSF summed across ``axis``' complement) is Fourier transformed with zero
-    padding, and the pixel aperture ``sinc(f * pixel)`` is divided out, which is exact
-    for a PSF band-limited below the grid's Nyquist frequency (the optics' PSF is).
-
-    Returns
-    -------
-    freqs_per_um, mtf : np.ndarray
-        Frequencies from 0 to Nyquist and the MTF normalised to 1 at 0.
-    """
-    a = np.asarray(psf, dtype=float)
-    lsf = a.sum(axis=1 - axis)
-    n = lsf.size * oversample
-    spec = np.abs(np.fft.rfft(lsf, n=n))
-    f = np.fft.rfftfreq(n, d=pixel_um)
-    keep = f <= 0.5 / pixel_um
-    mtf = spec[keep] / spec[0] / np.sinc(f[keep] * pixel_um)
-    return f[keep], mtf
-
-
 def mtf_resolution_um(psf, pixel_um, *, level: float = 0.1, axis: int = 1) -> float:
     """Koch's resolution measure of a PSF: half the period at which the MTF falls to ``level``.
 
-    ``R = 1 / (2 f_level)`` with ``f_level`` the first frequency where the MTF (from
-    :func:`mtf_from_psf`) crosses ``level`` (linear interpolation).
+    ``R = 1 / (2 f_level)`` with ``f_level`` the first frequency where the MTF of the
+    pixel-integrated PSF, cell aperture removed (:func:`physics.measure.mtf.mtf_from_psf`),
+    crosses ``level`` (:func:`physics.measure.mtf.first_crossing`).
 
     Raises
     ------
     ValueError
         If the MTF stays above ``level`` up to the Nyquist frequency of the grid.
     """
-    f, mtf = mtf_from_psf(psf, pixel_um, axis=axis)
-    below = np.nonzero(mtf < level)[0]
-    if below.size == 0:
+    f, mtf = mtf_from_psf(psf, pixel_um, axis=axis, aperture=pixel_um)
+    f_level = first_crossing(f, mtf, level)
+    if f_level is None:
         raise ValueError(f"MTF stays above {level} up to Nyquist ({f[-1]:.3g} /um); use a finer pixel_um")
-    i = below[0]
-    f0, f1, m0, m1 = f[i - 1], f[i], mtf[i - 1], mtf[i]
-    f_level = f0 + (m0 - level) * (f1 - f0) / (m0 - m1)
     return float(1.0 / (2.0 * f_level))
 
 

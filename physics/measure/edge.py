@@ -51,6 +51,7 @@ from scipy.optimize import least_squares
 from scipy.special import ndtr
 
 from physics.measure._common import as_image, crop
+from physics.measure.mtf import FWHM_PER_SIGMA, mtf_crossings, mtf_from_lsf
 
 #: ISO 12233 bins the projected edge at 4x the pixel frequency.
 ISO_OVERSAMPLING = 4
@@ -58,8 +59,6 @@ ISO_OVERSAMPLING = 4
 MAX_DERIVATIVE_CORRECTION = 10.0
 #: The MTF is reported up to 1 cycle/pixel, as sfrmat does for 4x binning.
 MAX_REPORTED_FREQUENCY = 1.0
-#: Gaussian FWHM / sigma.
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Variance of a 1-px box: the pixel aperture of a 100 % fill-factor sensor.
 PIXEL_APERTURE_VARIANCE = 1.0 / 12.0
 #: Smallest ROI side: the LSF and its Hamming window need some room (assumed).
@@ -240,8 +239,7 @@ def measure_edge(
     deriv[0], deriv[-1] = deriv[1], deriv[-2]
 
     freq, mtf = _mtf(deriv, bin_normal)
-    mtf50 = _first_crossing(freq, mtf, 0.5)
-    mtf10 = _first_crossing(freq, mtf, 0.1)
+    mtf50, mtf10 = mtf_crossings(freq, mtf)
 
     area = deriv.sum() * bin_normal
     lsf = deriv / area                              # unit area, 1/px
@@ -364,30 +362,23 @@ def _project_and_bin(work: np.ndarray, coef: np.ndarray, step: int):
 
 
 def _mtf(deriv: np.ndarray, bin_normal: float) -> tuple[np.ndarray, np.ndarray]:
-    """ISO MTF from the (unwindowed) LSF samples; frequencies in cycles/pixel."""
+    """ISO MTF from the (unwindowed) LSF samples; frequencies in cycles/pixel.
+
+    :func:`physics.measure.mtf.mtf_from_lsf` of the Hamming-windowed LSF on the DFT grid
+    ``k / (n bin)`` (no aperture removed, as ISO 12233 defines it), times the 3-tap
+    derivative correction.
+    """
     n = deriv.size
     peak = np.flatnonzero(deriv == deriv.max()).mean()
-    windowed = deriv * _hamming(n, [peak])[0]
-    spectrum = np.abs(np.fft.rfft(windowed))
-    if not spectrum[0] > 0:
+    if not np.sum(deriv * _hamming(n, [peak])[0]) > 0:
         raise ValueError("image: the LSF has zero area; no edge found")
-    k = np.arange(spectrum.size)
-    mtf = spectrum / spectrum[0]
+    freq, mtf = mtf_from_lsf(deriv, bin_normal, window=_hamming(n, [peak])[0], oversample=1)
+    keep = freq <= MAX_REPORTED_FREQUENCY + 1e-12
+    freq, mtf = freq[keep], mtf[keep]
+    k = np.arange(freq.size)
     # The 3-tap central difference has transfer sinc(2k/n) (numpy's normalised sinc).
     correction = np.minimum(1.0 / np.abs(np.sinc(2.0 * k / n)), MAX_DERIVATIVE_CORRECTION)
-    mtf = mtf * correction
-    freq = k / (n * bin_normal)
-    keep = freq <= MAX_REPORTED_FREQUENCY + 1e-12
-    return freq[keep], mtf[keep]
-
-
-def _first_crossing(freq: np.ndarray, mtf: np.ndarray, level: float) -> float | None:
-    below = np.flatnonzero(mtf < level)
-    if below.size == 0 or below[0] == 0:
-        return None
-    i = below[0]
-    f0, f1, m0, m1 = freq[i - 1], freq[i], mtf[i - 1], mtf[i]
-    return float(f0 + (m0 - level) * (f1 - f0) / (m0 - m1))
+    return freq, mtf * correction
 
 
 def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
