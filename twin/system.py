@@ -244,6 +244,10 @@ def reconstruct(projections, geometry: "recon.Geometry", scenario: Scenario) -> 
     return recon.reconstruct(projections, geometry, **reconstruction_options(scenario))
 
 
+#: Depth-layer counts of :func:`depth_layers` (16-64: cost).
+DEPTH_LAYER_COUNTS = (16, 24, 32, 48, 64)
+
+
 def depth_layers(scenario: Scenario) -> int:
     """``scintillator.depth_layers``, with 0 resolved to the fewest of (16, 24, 32, 48, 64)
     layers whose spacing stays below half the depth of field ``n lambda / NA^2`` (64 when
@@ -259,5 +263,71 @@ def depth_layers(scenario: Scenario) -> int:
     return next((n for n in DEPTH_LAYER_COUNTS if n >= need), DEPTH_LAYER_COUNTS[-1])
 
 
-#: Depth-layer counts of :func:`depth_layers` (16-64: cost).
-DEPTH_LAYER_COUNTS = (16, 24, 32, 48, 64)
+
+# --------------------------------------------------------------------------- set-up geometry
+#: Objective parfocal distance (object to mounting shoulder), added to the optical
+#: set-up's length. Assumed: Mitutoyo M Plan Apo objectives have a 95 mm parfocal length.
+PARFOCAL_UM = 95_000.0
+
+
+@dataclass(frozen=True)
+class Design:
+    """Geometry of one set-up, all lengths in um.
+
+    Attributes
+    ----------
+    name : str
+    magnification : float
+        Object plane to detector plane (screen for the optical set-up).
+    object_pixel_um : float
+        Sampling pitch referred to the object plane.
+    detector_pixel_um : float
+        Pixel in the detector plane (the effective pixel in the screen plane for the
+        optical set-up: camera pixel over the microscope magnification).
+    source_object_um, source_detector_um : float
+        Focal spot to object plane and to detector plane.
+    length_um : float
+        Source to image sensor.
+    """
+
+    name: str
+    magnification: float
+    object_pixel_um: float
+    detector_pixel_um: float
+    source_object_um: float
+    source_detector_um: float
+    length_um: float
+
+    @property
+    def penumbra_scale(self) -> float:
+        """Focal spot to penumbra on the detector: ``(SDD - SOD) / SOD = M - 1``."""
+        return (self.source_detector_um - self.source_object_um) / self.source_object_um
+
+
+def optical_design(scenario: Scenario) -> Design:
+    """The optical-lens set-up: object at ``h`` above the screen, source at ``R``."""
+    system = build_system(scenario)
+    r = scenario["geometry"]["source_distance"]
+    h = scenario["object"]["height"]
+    m = r / (r - h)
+    tube_lens = scenario["optics"]["tube_lens"]
+    return Design("optical", m, system.pixel_um / m, system.pixel_um, r - h, r,
+                  r + PARFOCAL_UM + tube_lens)
+
+
+def geometric_design(scenario: Scenario, optical: Design) -> Design:
+    """Geometric set-up reaching ``geometric.target_pixel`` (0: the optical object pixel)."""
+    g = scenario["geometric"]
+    target = g["target_pixel"] or optical.object_pixel_um
+    m = g["detector_pixel"] / target
+    if m <= 1.0:
+        raise ValueError(f"geometric.target_pixel: {target:g} um is not smaller than "
+                         f"geometric.detector_pixel = {g['detector_pixel']:g} um; no magnification needed")
+    sod = g["source_object_distance"]
+    return Design("geometric", m, target, g["detector_pixel"], sod, m * sod, m * sod)
+
+
+def tube_power_w(scenario: Scenario, spot_um: float) -> float:
+    """Tube power allowed at a focal-spot size: ``min(kvp x current, k x spot)``."""
+    rated = scenario["source"]["kvp"] * scenario["source"]["current"]  # kV x mA = W
+    return min(rated, scenario["geometric"]["power_per_spot_size"] * spot_um)

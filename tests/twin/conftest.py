@@ -23,7 +23,7 @@ def scintillator_sweep() -> dict:
             "optics.na": [0.2, 0.75]}
 
 
-def quick_run(name: str, sweep: dict, out):
+def _quick_run(name: str, sweep: dict, out):
     """``twin run --quick`` of ``scenarios/<name>.toml`` with ``sweep`` in place of its own;
     returns (scenario, output folder, results.json)."""
     scenario = load_scenario(SCENARIO_DIR / f"{name}.toml")
@@ -35,15 +35,21 @@ def quick_run(name: str, sweep: dict, out):
 
 
 @pytest.fixture(scope="session")
+def quick_run():
+    """:func:`_quick_run`, for tests with their own reduced sweep."""
+    return _quick_run
+
+
+@pytest.fixture(scope="session")
 def gvo_quick_run(tmp_path_factory):
-    return quick_run("geometric_vs_optical", {"source.focal_spot_size": GVO_SPOTS}, tmp_path_factory.mktemp("gvo"))
+    return _quick_run("geometric_vs_optical", {"source.focal_spot_size": GVO_SPOTS}, tmp_path_factory.mktemp("gvo"))
 
 
 @pytest.fixture(scope="session")
 def scintillator_quick_run(tmp_path_factory):
-    return quick_run("scintillator_thickness", scintillator_sweep(), tmp_path_factory.mktemp("scint"))
+    return _quick_run("scintillator_thickness", scintillator_sweep(), tmp_path_factory.mktemp("scint"))
 
 
 @pytest.fixture(scope="session")
 def tomosynthesis_quick_run(tmp_path_factory):
-    return quick_run("tomosynthesis_arc", TOMO_SWEEP, tmp_path_factory.mktemp("tomo"))
+    return _quick_run("tomosynthesis_arc", TOMO_SWEEP, tmp_path_factory.mktemp("tomo"))

@@ -55,15 +55,14 @@ from physics.measure.mtf import (FWHM_PER_SIGMA, dqe0_poisson_gain, equivalent_g
 from physics.optics import airy_psf
 from physics.scintillator import Scintillator
 from physics.spectrum import Spectrum
+from twin.budget import detector_flux, exposure_for_snr_s
 from twin.studies import Study
 from twin.studies.geometric_vs_optical import figures
 from twin.studies.geometric_vs_optical.charts import simulate_geometric_chart, simulate_optical_chart
-from twin.studies.geometric_vs_optical.design import (COMPONENTS, RESOLVED_MTF, SETUPS, SWEPT, Design,
-                                                      best_magnification, detector_flux, exposure_for_snr_s,
-                                                      geometric_design, optical_design, penumbra_mtf,
-                                                      tube_power_w)
+from twin.studies.geometric_vs_optical.design import (COMPONENTS, RESOLVED_MTF, SETUPS, SWEPT, best_magnification,
+                                                      penumbra_mtf)
 from twin.studies.geometric_vs_optical.figures import LABEL, nan_if_none
-from twin.system import build_spectrum, build_system
+from twin.system import Design, build_spectrum, build_system, geometric_design, optical_design, tube_power_w
 
 #: Frequency samples of every MTF (linear and log grids each), up to the pixel aperture's first zero.
 N_FREQ = 401
@@ -167,7 +166,7 @@ def compute(point) -> dict:
                  "pixel": np.sinc(freqs * opt.object_pixel_um)}
     airy_mtf = mtf_from_lsf(airy.sum(axis=0), cell_obj, freqs=freqs, aperture=cell_obj)[1]
     incident_o, absorbed_o = detector_flux(system.spectrum, distance_um=opt.source_detector_um,
-                                           pixel_um=opt.detector_pixel_um, screen=system.scintillator,
+                                           pixel_um=opt.detector_pixel_um, detector=system.scintillator,
                                            air_path=scenario["spectrum"]["air_path"])
     gain = float(response.electrons_per_quantum)
     cam = scenario["camera"]
@@ -191,7 +190,7 @@ def compute(point) -> dict:
     spectrum_g = build_spectrum(per_second)
     screen_g = Scintillator(g["detector_scintillator"], g["detector_scintillator_thickness"], substrate=None)
     incident_g, absorbed_g = detector_flux(spectrum_g, distance_um=geo.source_detector_um,
-                                           pixel_um=geo.detector_pixel_um, screen=screen_g,
+                                           pixel_um=geo.detector_pixel_um, detector=screen_g,
                                            air_path=scenario["spectrum"]["air_path"])
     t_geo = exposure_for_snr_s(absorbed_g, snr)
     chart_g = None

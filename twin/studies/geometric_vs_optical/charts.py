@@ -18,8 +18,7 @@ from physics.psf import apply_psf
 from physics.scintillator import Scintillator
 from physics.spectrum import Spectrum
 from twin.scenario import Scenario
-from twin.studies.geometric_vs_optical.design import Design
-from twin.system import build_setup
+from twin.system import Design, build_setup
 
 
 def _chart_summary(measurements) -> dict:
