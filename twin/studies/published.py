@@ -206,6 +206,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
 
 
 # --------------------------------------------------------------------------- report
+
+
 def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
     from twin.report import Report
 
@@ -441,6 +443,8 @@ def _copy_images(work: Path, images: Path):
 
 
 # --------------------------------------------------------------------------- registration
+
+
 def _compute(point) -> dict:
     # This study applies its own --quick reduction (_scenarios) from the scenario as written.
     return compute_point(point.base.raw, point.overrides, quick=point.quick, work_dir=str(point.work_dir))

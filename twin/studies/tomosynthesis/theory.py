@@ -30,6 +30,7 @@ import numpy as np
 #: Half maximum of sinc: sinc(x) = 0.5 at x = 0.6034.
 SINC_HALF = 0.60335
 
+
 def view_angles_deg(geometry) -> np.ndarray:
     """Angle of each source from the detector normal (x-z plane), degrees."""
     src = np.asarray(geometry.source_positions_um, dtype=float)
