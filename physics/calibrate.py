@@ -46,7 +46,7 @@ class CalibrationResult:
 def model_transmission(system: ImagingSystem, obj, source_um, *, thickness_um, psf_size: int,
                        object_plane_um: float = 0.0):
     """Noiseless flat/dark-corrected transmission for a given screen thickness (differentiable)."""
-    s = chain.with_params(system, scintillator__thickness_um=thickness_um)
+    s = chain.with_params(system, detector__scintillator__thickness_um=thickness_um)
     response = chain.view_response(s, source_um, object_plane_um=object_plane_um, psf_size=psf_size)
     raw = chain.expected_view(s, obj, source_um, response=response)
     flat, dark = chain.open_field(s, source_um, response)
@@ -81,7 +81,7 @@ def fit_scintillator_thickness(measured, system: ImagingSystem, obj, source_um, 
     if not initial_um > 0:
         raise ValueError(f"initial_um: {initial_um!r} must be > 0")
     if psf_size is None:
-        psf_size = chain.psf_support(chain.with_params(system, scintillator__thickness_um=2.0 * initial_um))
+        psf_size = chain.psf_support(chain.with_params(system, detector__scintillator__thickness_um=2.0 * initial_um))
     source = np.asarray(source_um, dtype=np.float32)  # concrete: kernel sizes depend on it
 
     def loss_fn(log_t):

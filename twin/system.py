@@ -7,7 +7,7 @@ constructors; everything downstream works on those objects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
@@ -16,6 +16,7 @@ import numpy as np
 from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem
+from physics.detector import FLAT_PANEL_READOUT, FlatPanel, LensCoupled
 from physics.focal_spot import FocalSpot
 from physics.optics import Microscope, Objective
 from physics.projection import Layer, LayeredObject
@@ -96,12 +97,30 @@ def build_system(scenario: Scenario) -> ImagingSystem:
                    read_noise_e=cam["read_noise"], dark_current_e_per_s=cam["dark_current"],
                    gain_e_per_adu=cam["gain"], offset_adu=cam["offset"], bit_depth=cam["bits"])
     roi = (cam["roi_rows"] or cam["rows"], cam["roi_cols"] or cam["cols"])
-    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, scintillator=scint,
-                         microscope=microscope, camera=camera, exposure_s=acq["exposure"],
-                         roi_shape=roi, oversample=acq["oversample"],
-                         air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"],
-                         n_depth_layers=depth_layers(scenario),
-                         scatter_fwhm_um=sc["scatter_blur"])
+    detector = LensCoupled(scintillator=scint, microscope=microscope, camera=camera,
+                           n_depth_layers=depth_layers(scenario), focus_depth_um=sc["focus_depth"],
+                           scatter_fwhm_um=sc["scatter_blur"])
+    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, detector=detector,
+                         exposure_s=acq["exposure"], roi_shape=roi, oversample=acq["oversample"],
+                         air_path=scenario["spectrum"]["air_path"])
+
+
+def build_flat_panel(scenario: Scenario) -> FlatPanel:
+    """The flat panel of the scenario's geometric-magnification set-up (``[geometric]``):
+    an indirect panel with the ``detector_scintillator`` screen, ``detector_pixel`` pitch and
+    ``detector_psf_fwhm`` blur, read out by :data:`physics.detector.FLAT_PANEL_READOUT`."""
+    g = scenario["geometric"]
+    screen = Scintillator(g["detector_scintillator"], g["detector_scintillator_thickness"], substrate=None)
+    return FlatPanel(converter=screen, camera=replace(FLAT_PANEL_READOUT, pixel_um=g["detector_pixel"]),
+                     blur_fwhm_um=g["detector_psf_fwhm"])
+
+
+def build_geometric_system(scenario: Scenario) -> ImagingSystem:
+    """The scenario's geometric-magnification set-up: the same tube, spectrum, exposure and
+    ROI (in pixels) as :func:`build_system`, with :func:`build_flat_panel` as the detector.
+    Place the object with :func:`geometric_design` (source at ``SDD``, object ``SDD - SOD``
+    above the panel)."""
+    return replace(build_system(scenario), detector=build_flat_panel(scenario))
 
 
 def build_setup(scenario: Scenario) -> Setup:

@@ -7,6 +7,7 @@ import pytest
 
 from physics import chain, phantoms
 from physics.calibrate import fit_scintillator_thickness, model_transmission
+from physics.detector import LensCoupled
 from physics.projection import Layer, LayeredObject
 from physics.scintillator import Scintillator
 from physics.spectrum import tube_spectrum
@@ -15,14 +16,14 @@ from physics.spectrum import tube_spectrum
 @pytest.fixture(scope="module")
 def edge_setup():
     spec = tube_spectrum(kvp=50.0, exposure_s=10.0)
-    system = chain.ImagingSystem(spectrum=spec, scintillator=Scintillator("ZnWO4", 20.0),
+    system = chain.ImagingSystem(spectrum=spec, detector=LensCoupled(scintillator=Scintillator("ZnWO4", 20.0)),
                                  roi_shape=(32, 32), oversample=2)
     cell = system.cell_um
     edge, _ = phantoms.slanted_edge(angle_deg=5.0, pixel_size_um=cell, shape=(64, 64),
                                     thickness_um=20.0, material="W")
     obj = LayeredObject(("W",), (Layer(0.0, edge[None], cell),))
     source = np.array([0.0, 0.0, 5e4], dtype=np.float32)
-    psf = chain.psf_support(chain.with_params(system, scintillator__thickness_um=40.0))
+    psf = chain.psf_support(chain.with_params(system, detector__scintillator__thickness_um=40.0))
     return system, obj, source, psf
 
 

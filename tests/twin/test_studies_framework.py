@@ -80,6 +80,6 @@ def test_screen_keys_reach_the_system():
     scenario = parse_scenario({"scintillator": {"material": "LuAG:Ce", "emission_wavelength": "520 nm",
                                                 "depth_layers": 24}})
     system = build_system(scenario)
-    assert system.scintillator.emission_nm == pytest.approx(520.0)  # nm, not the um of the scenario
-    assert system.n_depth_layers == 24 == depth_layers(scenario)
-    assert build_system(parse_scenario({})).n_depth_layers == 16  # the chain's default, unchanged
+    assert system.detector.scintillator.emission_nm == pytest.approx(520.0)  # nm, not the um of the scenario
+    assert system.detector.n_depth_layers == 24 == depth_layers(scenario)
+    assert build_system(parse_scenario({})).detector.n_depth_layers == 16  # the chain's default, unchanged

@@ -42,19 +42,39 @@ def test_report_and_findings_agree_with_the_numbers(quick):
     assert all(f["verdict"] for f in findings[:4])
 
 
-def test_contrast_is_beer_lambert_of_the_absorbed_spectrum(quick):
-    scenario, _, results = quick
-    mu_t = lambda e: materials.linear_attenuation_per_um("W", e) * 1.0  # noqa: E731
+def test_contrast_falls_as_the_absorbed_spectrum_hardens(quick):
+    _, _, results = quick
     for setup in kvp.SETUPS:
-        for f, by_kv in _points(results)[setup].items():
+        by_filter = _points(results)[setup]
+        for f, by_kv in by_filter.items():
             c = {float(k): _v(v["contrast"]) for k, v in by_kv.items()}
             assert c[30.0] > c[50.0] > 0 and c[30.0] > c[90.0] > 0
-            # 1 - exp(-x) lies between x (1 - x/2) and x for the mean attenuation x at the
-            # mean absorbed energy (a thin feature: contrast ~ mu t)
-            for kv, v in by_kv.items():
-                e = _v(v["mean_energy_kev"])
-                x = float(mu_t(np.array([e]))[0])
-                assert 0.5 * x < _v(v["contrast"]) < 2.0 * x
+        # at 30 kV (below every W K-edge effect) a harder absorbed spectrum means less contrast
+        at30 = sorted((_v(v["30"]["mean_energy_kev"]), _v(v["30"]["contrast"])) for v in by_filter.values())
+        assert [c for _, c in at30] == sorted((c for _, c in at30), reverse=True)
+
+
+@pytest.mark.parametrize("kv, filters", [("30 kV", []), ("90 kV", [{"material": "Cu", "thickness": "0.1 mm"}])])
+def test_contrast_lies_within_the_beer_lambert_bounds(kv, filters, tmp_path):
+    """1 - exp(-x) lies between x - x^2/2 and x: with x = mu(E) t averaged over the quanta the
+    detector absorbs (assembled here from the spectrum and the detector), the contrast must too."""
+    from twin.budget import photons_at
+    from twin.run import SCENARIO_DIR
+    from twin.scenario import load_scenario
+    from twin.system import build_flat_panel, build_spectrum, build_system
+
+    raw = load_scenario(SCENARIO_DIR / "kvp_and_filtration.toml").raw
+    point = {"source.kvp": kv, "spectrum.filters": filters}
+    r = compute_point("kvp_and_filtration", raw, point, quick=True, work_dir=str(tmp_path))
+    s = load_scenario(SCENARIO_DIR / "kvp_and_filtration.toml").with_values(point)
+    opt = optical_design(s)
+    for setup, detector, design in (("lens_coupled", build_system(s).detector, opt),
+                                    ("flat_panel", build_flat_panel(s), geometric_design(s, opt))):
+        e, n = photons_at(build_spectrum(s), design.source_detector_um, air_path=True)
+        a = n * np.asarray(detector.interaction_probability(e))
+        x = materials.linear_attenuation_per_um("W", e) * s["object"]["thickness"]
+        mean_x, mean_x2 = np.sum(a * x) / a.sum(), np.sum(a * x**2) / a.sum()
+        assert mean_x - mean_x2 / 2 <= r[setup]["contrast"] <= mean_x
 
 
 @settings(max_examples=25, deadline=None)
@@ -81,8 +101,9 @@ def test_dose_rates_of_the_two_set_ups_follow_the_inverse_square(quick):
     for f, by_kv in _points(results)["lens_coupled"].items():
         for kv, v in by_kv.items():
             ratio = _v(_points(results)["flat_panel"][f][kv]["dose_rate_gy_per_s"]) / _v(v["dose_rate_gy_per_s"])
-            # the air between 5 and 50 mm changes it by a few per cent at most
-            assert ratio == pytest.approx((opt.source_object_um / geo.source_object_um) ** 2, rel=0.05)
+            # inverse square, and the air between 5 and 50 mm only lowers the far one (by < 10 %)
+            inverse_square = (opt.source_object_um / geo.source_object_um) ** 2
+            assert inverse_square <= ratio < 1.1 * inverse_square
 
 
 @pytest.mark.parametrize("read_noise", [0.0, 1.4])

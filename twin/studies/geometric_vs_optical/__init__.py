@@ -19,7 +19,9 @@ Per sweep point (one focal-spot size, applied to both set-ups) this module compu
 * the **blur budget**: an equivalent Gaussian sigma per component (focal spot,
   detector/scintillator, optics, pixel), their quadrature sum and the system's own;
 * the **smallest resolved chart group** by the 10 % MTF criterion and from a
-  simulated, noisy chart image of each set-up measured with
+  simulated, noisy chart image of each set-up - both through the imaging chain
+  (:mod:`physics.chain`), the geometric one with the scenario's flat panel
+  (:func:`twin.system.build_geometric_system`) - measured with
   :func:`physics.measure.measure_chart`;
 * the **photon budget**: photons per object-plane pixel per second (incident and
   absorbed), the detective quantum efficiency at zero frequency and the exposure
@@ -34,12 +36,11 @@ of width ``p`` in the low-frequency limit). Sigmas of independent blurs add in
 quadrature only approximately for non-Gaussian shapes, so the report shows both the
 quadrature sum and the system's own value.
 
-Noise models (stated approximations): the flat panel is taken as quantum-limited
-(DQE(0) = absorbed fraction; Swank factor and electronic noise neglected, since a
-CsI:Tl panel gives hundreds of electrons per absorbed X-ray); the lens-coupled
-detector has a Poisson secondary stage of mean ``g`` photoelectrons per absorbed
-X-ray (the chain's ``electrons_per_quantum``), so ``DQE(0) = eta g / (1 + g)``, plus
-the sCMOS read noise and dark current.
+Noise model (both detectors, :class:`physics.detector.Detector`): a Poisson secondary
+stage of mean ``g`` photoelectrons per absorbed X-ray (``electrons_per_quantum``: a few
+tenths for the lens-coupled film, hundreds for the CsI:Tl panel), so
+``DQE(0) = eta g / (1 + g)``, plus the readout's read noise and dark current (sCMOS;
+the a-Si panel's ~1500 e- electronic noise). Swank factor neglected.
 """
 
 from __future__ import annotations
@@ -54,15 +55,13 @@ from physics.chain import view_response
 from physics.measure.mtf import (FWHM_PER_SIGMA, dqe0_poisson_gain, equivalent_gaussian_sigma, first_crossing,
                                  gaussian_mtf, mtf_from_lsf)
 from physics.optics import airy_psf
-from physics.scintillator import Scintillator
-from physics.spectrum import Spectrum
-from twin.budget import detector_flux, exposure_for_snr_s
+from twin.budget import detector_flux, exposure_for_snr_s, photons_at
 from twin.studies import Study
 from twin.studies.geometric_vs_optical.charts import simulate_geometric_chart, simulate_optical_chart
 from twin.studies.geometric_vs_optical.design import (COMPONENTS, RESOLVED_MTF, SWEPT, best_magnification,
                                                       penumbra_mtf)
 from twin.studies.geometric_vs_optical.report import report
-from twin.system import Design, build_spectrum, build_system, geometric_design, optical_design, tube_power_w
+from twin.system import Design, build_flat_panel, build_system, geometric_design, optical_design, tube_power_w
 
 #: Frequency samples of every MTF (linear and log grids each), up to the pixel aperture's first zero.
 N_FREQ = 401
@@ -162,14 +161,14 @@ def compute(point) -> dict:
     freqs = np.unique(np.concatenate([np.linspace(0.0, f_max, N_FREQ), np.geomspace(1e-3 * f_max, f_max, N_FREQ)]))
 
     psf = np.asarray(response.psf, float)
-    airy = np.asarray(airy_psf(system.microscope.numerical_aperture, system.scintillator.emission_um,
+    airy = np.asarray(airy_psf(system.detector.microscope.numerical_aperture, system.detector.scintillator.emission_um,
                                pixel_um=system.cell_um, size=psf.shape[0]), float)
     opt_parts = {"focal_spot": penumbra_mtf(spot, opt, freqs),
                  "scintillator_optics": mtf_from_lsf(psf.sum(axis=0), cell_obj, freqs=freqs, aperture=cell_obj)[1],
                  "pixel": np.sinc(freqs * opt.object_pixel_um)}
     airy_mtf = mtf_from_lsf(airy.sum(axis=0), cell_obj, freqs=freqs, aperture=cell_obj)[1]
     incident_o, absorbed_o = detector_flux(system.spectrum, distance_um=opt.source_detector_um,
-                                           pixel_um=opt.detector_pixel_um, detector=system.scintillator,
+                                           pixel_um=opt.detector_pixel_um, detector=system.detector,
                                            air_path=scenario["spectrum"]["air_path"])
     gain = float(response.electrons_per_quantum)
     cam = scenario["camera"]
@@ -184,34 +183,27 @@ def compute(point) -> dict:
                             exposure_s=t_opt, chart=chart_o, optics_mtf=airy_mtf)
     optical["electrons_per_quantum"] = gain
 
-    # Geometric set-up: same tube power law, flat panel at SDD.
-    g = scenario["geometric"]
-    sigma_screen = g["detector_psf_fwhm"] / FWHM_PER_SIGMA / geo.magnification
+    # Geometric set-up: the scenario's flat panel (twin.system.build_flat_panel) at SDD, same tube law.
+    panel = build_flat_panel(scenario)
     geo_parts = {"focal_spot": penumbra_mtf(spot, geo, freqs),
-                 "scintillator": gaussian_mtf(sigma_screen, freqs),
+                 "scintillator": gaussian_mtf(panel.blur_fwhm_um / FWHM_PER_SIGMA / geo.magnification, freqs),
                  "pixel": np.sinc(freqs * geo.object_pixel_um)}
-    spectrum_g = build_spectrum(per_second)
-    screen_g = Scintillator(g["detector_scintillator"], g["detector_scintillator_thickness"], substrate=None)
-    incident_g, absorbed_g = detector_flux(spectrum_g, distance_um=geo.source_detector_um,
-                                           pixel_um=geo.detector_pixel_um, detector=screen_g,
-                                           air_path=scenario["spectrum"]["air_path"])
-    t_geo = exposure_for_snr_s(absorbed_g, snr)
+    air = scenario["spectrum"]["air_path"]
+    incident_g, absorbed_g = detector_flux(system.spectrum, distance_um=geo.source_detector_um,
+                                           pixel_um=geo.detector_pixel_um, detector=panel, air_path=air)
+    gain_g = float(panel.electrons_per_quantum(*photons_at(system.spectrum, geo.source_detector_um, air_path=air)))
+    t_geo = exposure_for_snr_s(absorbed_g, snr, gain=gain_g, read_noise_e=panel.camera.read_noise_e,
+                               dark_e_per_s=panel.camera.dark_current_e_per_s)
     chart_g = None
     if simulate:
-        chart_g = simulate_geometric_chart(scenario, geo, spot, _scaled(spectrum_g, t_geo),
+        chart_g = simulate_geometric_chart(scenario, geo, current_ma=current, exposure_s=t_geo,
                                            key=jax.random.fold_in(key, 1), out_dir=out_dir)
     geometric = _setup_result(geo, freqs, geo_parts, widths=widths, power_w=power, current_ma=current,
-                              incident=incident_g, absorbed=absorbed_g, gain=None,
+                              incident=incident_g, absorbed=absorbed_g, gain=gain_g,
                               exposure_s=t_geo, chart=chart_g)
-    geometric.update(best_magnification(spot, g, geo))
+    geometric.update(best_magnification(spot, scenario["geometric"], geo), electrons_per_quantum=gain_g)
     return {"focal_spot_um": spot_um, "freqs_lp_mm": [float(1000.0 * f) for f in freqs],
             "simulated": simulate, "optical": optical, "geometric": geometric}
-
-
-def _scaled(spectrum: Spectrum, factor: float) -> Spectrum:
-    from dataclasses import replace
-
-    return replace(spectrum, photons=np.asarray(spectrum.photons) * factor)
 
 
 STUDY = Study("geometric_vs_optical", compute=compute, report=report,

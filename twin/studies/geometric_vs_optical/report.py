@@ -92,6 +92,7 @@ def report(sweep):
                   note="Photons per object-plane pixel per second on the central ray, open field. Exposure: "
                   f"the time for an open-field SNR of {scenario['geometric']['snr_target']:g} per pixel.")
     res(("optical", "electrons_per_quantum"), g)
+    res(("geometric", "electrons_per_quantum"), rows[0]["geometric"]["electrons_per_quantum"])
     res(("optical", "absorbed_fraction"), rows[0]["optical"]["absorbed_fraction"])
     res(("geometric", "absorbed_fraction"), rows[0]["geometric"]["absorbed_fraction"])
 
