@@ -216,7 +216,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                  doc="simulate the noisy chart image of both set-ups at every swept "
                                      "point, at the smallest and largest swept value only, or never"),
         "snr_target": Field("number", 10.0, min=0.0, inclusive_min=False,
-                            doc="SNR per effective pixel for the exposure-time comparison",
+                            doc="SNR target of the exposure-time comparisons: open field per object-plane pixel "
+                                "(geometric_vs_optical), the feature's contrast (kvp_and_filtration)",
                             source="assumed: Rose criterion ~5, x2 margin"),
         "power_per_spot_size": Q("1 W/um", "W/um", "largest tube power per um of focal-spot size "
                                  "(power = min(kvp x current, this x spot size), for both set-ups)",

@@ -71,8 +71,7 @@ def build_spectrum(scenario: Scenario) -> Spectrum:
 
 def build_system(scenario: Scenario) -> ImagingSystem:
     """The imaging system of a scenario (no object)."""
-    src, sc, op, cam, acq = (scenario[k] for k in ("source", "scintillator", "optics", "camera",
-                                                    "acquisition"))
+    src, sc, cam, acq = (scenario[k] for k in ("source", "scintillator", "camera", "acquisition"))
     if src["focal_spot_shape"] == "ellipse":
         # Apparent width = size; the electron line on the anode is foreshortened by tan(angle).
         spot = FocalSpot("ellipse", src["focal_spot_size"],
@@ -89,9 +88,7 @@ def build_system(scenario: Scenario) -> ImagingSystem:
                          emission_nm=None if sc["emission_wavelength"] is None else 1000.0 * sc["emission_wavelength"],
                          refractive_index=sc["refractive_index"],
                          substrate=Substrate() if sc["substrate"] else None)
-    microscope = Microscope(Objective(op["magnification"], op["design_tube_lens"] / 1000.0,
-                                      op["na"], op["transmission"]),
-                            tube_lens_mm=op["tube_lens"] / 1000.0)
+    microscope = build_microscope(scenario)
     camera = SCMOS(rows=cam["rows"], cols=cam["cols"], pixel_um=cam["pixel"],
                    quantum_efficiency=cam["qe"], full_well_e=cam["full_well"],
                    read_noise_e=cam["read_noise"], dark_current_e_per_s=cam["dark_current"],
@@ -103,6 +100,13 @@ def build_system(scenario: Scenario) -> ImagingSystem:
     return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, detector=detector,
                          exposure_s=acq["exposure"], roi_shape=roi, oversample=acq["oversample"],
                          air_path=scenario["spectrum"]["air_path"])
+
+
+def build_microscope(scenario: Scenario) -> Microscope:
+    """Objective + tube lens of ``[optics]`` (focal lengths in mm for physics.optics)."""
+    op = scenario["optics"]
+    return Microscope(Objective(op["magnification"], op["design_tube_lens"] / 1000.0, op["na"], op["transmission"]),
+                      tube_lens_mm=op["tube_lens"] / 1000.0)
 
 
 def build_flat_panel(scenario: Scenario) -> FlatPanel:
@@ -325,12 +329,12 @@ class Design:
 
 def optical_design(scenario: Scenario) -> Design:
     """The optical-lens set-up: object at ``h`` above the screen, source at ``R``."""
-    system = build_system(scenario)
+    pixel = build_microscope(scenario).effective_pixel_um(scenario["camera"]["pixel"])
     r = scenario["geometry"]["source_distance"]
     h = scenario["object"]["height"]
     m = r / (r - h)
     tube_lens = scenario["optics"]["tube_lens"]
-    return Design("optical", m, system.pixel_um / m, system.pixel_um, r - h, r,
+    return Design("optical", m, pixel / m, pixel, r - h, r,
                   r + PARFOCAL_UM + tube_lens)
 
 

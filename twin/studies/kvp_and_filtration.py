@@ -34,14 +34,14 @@ def filter_label(filters) -> str:
 def compute(point) -> dict:
     from physics import materials
     from twin.budget import absorbed_dose_gy, exposure_for_snr_s, photons_at
-    from twin.system import build_flat_panel, build_spectrum, build_system, geometric_design, optical_design
+    from twin.system import build_flat_panel, build_system, geometric_design, optical_design
 
     s = point.scenario
     material, t = s["object"]["material"], s["object"]["thickness"]
-    spectrum = build_spectrum(s)
-    per_s = 1.0 / s["acquisition"]["exposure"]
+    system = build_system(s)
+    spectrum, per_s = system.spectrum, 1.0 / s["acquisition"]["exposure"]
     optical = optical_design(s)
-    setups = {"lens_coupled": (build_system(s).detector, optical),
+    setups = {"lens_coupled": (system.detector, optical),
               "flat_panel": (build_flat_panel(s), geometric_design(s, optical))}
     out = {"kvp": s["source"]["kvp"], "filters": filter_label(s["spectrum"]["filters"])}
     for name, (detector, design) in setups.items():
