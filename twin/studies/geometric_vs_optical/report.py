@@ -185,7 +185,7 @@ def _conclusions(rep, scenario, spots, rows):
          "p_geo": gq.get("tube_power_w"), "p_opt": o["tube_power_w"], "sod_geo": gq.get("source_object_mm"),
          "sod_opt": o["source_object_mm"], "a_geo": gq.get("absorbed_per_pixel_per_s"),
          "a_opt": o["absorbed_per_pixel_per_s"], "t_geo": gq.get("exposure_for_snr_s"),
-         "t_opt": o["exposure_for_snr_s"], "snr": scenario["geometric"]["snr_target"]}, ("t_geo", ">", "t_opt"))
+         "t_opt": o["exposure_for_snr_s"], "snr": scenario["geometric"]["snr_target"]}, ("t_geo", "<", "t_opt"))
     # 4. The optical set-up's own lever: its source distance (assumed, not in the paper).
     rest = math.sqrt(o["sigma_um"]["quadrature"] ** 2 - o["sigma_um"]["focal_spot"] ** 2)
     r_now, h_mm = o["source_detector_mm"], o["source_detector_mm"] - o["source_object_mm"]
@@ -197,12 +197,13 @@ def _conclusions(rep, scenario, spots, rows):
         {"rest": rest, "r_min": r_min, "r_now": r_now, "ref": spots[ref], "gain": (r_now / r_min) ** 2,
          "h": h_mm}, ("r_min", ">", "h"))
     # 5. DQE of the lens-coupled detector: the optical stage's Poisson gain g.
-    g = o["electrons_per_quantum"]
+    g, gp = o["electrons_per_quantum"], rows[0]["geometric"]
     rep.add_finding(
         "The lens-coupled detector yields {g:.2g} photoelectrons per absorbed X-ray, so its DQE(0) = eta g/(1+g) "
-        "= {dqe:.2g} (absorbed fraction {eta:.2g}); the flat panel absorbs {eta_fp:.2g} and is taken as "
-        "quantum-limited", {"g": g, "dqe": o["dqe0"], "eta": o["absorbed_fraction"],
-                            "eta_fp": rows[0]["geometric"]["absorbed_fraction"]}, ("dqe", "<", "eta_fp"))
+        "= {dqe:.2g} (absorbed fraction {eta:.2g}); the flat panel absorbs {eta_fp:.2g} with {g_fp:.3g} "
+        "photoelectrons per X-ray: DQE(0) = {dqe_fp:.2g}",
+        {"g": g, "dqe": o["dqe0"], "eta": o["absorbed_fraction"], "eta_fp": gp["absorbed_fraction"],
+         "g_fp": gp["electrons_per_quantum"], "dqe_fp": gp["dqe0"]}, ("dqe", "<", "dqe_fp"))
     # 6. Length.
     g0 = rows[0]["geometric"]
     rep.add_finding(
