@@ -51,6 +51,7 @@ from scipy.optimize import least_squares
 from scipy.special import ndtr
 
 from physics.measure._common import as_image, crop
+from physics.measure.edge_quality import SIGMA_FLOOR_PX, EdgeQuality, assess_edge
 from physics.measure.mtf import FWHM_PER_SIGMA, mtf_crossings, mtf_from_lsf
 
 #: ISO 12233 bins the projected edge at 4x the pixel frequency.
@@ -116,6 +117,7 @@ class EdgeResult:
     position_px: np.ndarray
     esf: np.ndarray
     lsf: np.ndarray
+    quality: EdgeQuality
 
     def _um(self, value_px):
         if value_px is None or self.pixel_size_um is None:
@@ -165,6 +167,7 @@ class EdgeResult:
                     "value": self.mtf.tolist()},
             "esf": {"position_px": pos, "value": self.esf.tolist()},
             "lsf": {"position_px": pos, "value": self.lsf.tolist()},
+            "quality": self.quality.to_json(),
         }
 
 
@@ -174,6 +177,7 @@ def measure_edge(
     pixel_size_um: float | None = None,
     roi=None,
     edge_fit_order: int = 1,
+    strict: bool = True,
 ) -> EdgeResult:
     """Measure ESF, LSF, MTF and the Gaussian LSF width of a slanted edge.
 
@@ -189,6 +193,10 @@ def measure_edge(
     edge_fit_order : int
         Order of the polynomial x = f(y) fitted to the edge centroids (1 = ISO
         12233:2017 straight edge; 2-3 for slightly curved edges).
+    strict : bool
+        Raise when a check of :func:`physics.measure.edge_quality.assess_edge` refuses the
+        result (poor ESF fit, too small a dynamic range, a clipped or photon-starved half);
+        False returns it with ``quality.refusals`` set.
 
     Returns
     -------
@@ -243,8 +251,14 @@ def measure_edge(
 
     area = deriv.sum() * bin_normal
     lsf = deriv / area                              # unit area, 1/px
-    psf_sigma = _fit_gaussian_lsf(position, lsf, bin_normal, math.atan(abs(slope)))
+    psf_sigma, extra_var, lsf_model = _fit_gaussian_lsf(position, lsf, bin_normal, math.atan(abs(slope)))
     sigma = math.sqrt(psf_sigma**2 + PIXEL_APERTURE_VARIANCE)
+    quality = assess_edge(work, coef, sign, position=position, esf=esf * sign, lsf_model=lsf_model,
+                          bin_normal=bin_normal, psf_sigma=psf_sigma, extra_var=extra_var, cos_a=cos_a,
+                          measured=(mtf50, mtf10), image_range=(float(img.min()), float(img.max())))
+    if strict and quality.refusals:
+        raise ValueError("image: " + "; ".join(quality.refusals)
+                         + " (measure_edge(strict=False) / twin measure edge --force returns it flagged)")
     return EdgeResult(
         sigma_px=float(sigma),
         fwhm_px=float(FWHM_PER_SIGMA * sigma),
@@ -260,6 +274,7 @@ def measure_edge(
         position_px=position,
         esf=esf,
         lsf=lsf,
+        quality=quality,
     )
 
 
@@ -382,8 +397,11 @@ def _mtf(deriv: np.ndarray, bin_normal: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
-                      angle_rad: float) -> float:
+                      angle_rad: float):
     """Gaussian PSF sigma (px) from a least-squares fit of the measured LSF.
+
+    Returns ``(sigma, extra_var, model)``: ``model(x)`` is the fitted LSF without its
+    baseline, at any positions (for the ESF goodness of fit).
 
     The measured LSF of a Gaussian PSF of sigma ``s`` is that Gaussian convolved
     with the pixel aperture projected on the edge normal (boxes of cos(a) and
@@ -411,17 +429,19 @@ def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
     def f1(u):  # antiderivative of the normal CDF
         return u * ndtr(u) + np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
 
-    def model(p):
-        a, mu, log_s, b = p
+    def shape(p, xs):
+        a, mu, log_s, _ = p
         s = math.sqrt(math.exp(2.0 * log_s) + extra_var)
-        u = x - mu
-        boxed = (f1((u + outer) / s) - f1((u + inner) / s) - f1((u - inner) / s)
-                 + f1((u - outer) / s)) * s / (w1 * w2)
-        return a * boxed + b
+        u = xs - mu
+        return a * (f1((u + outer) / s) - f1((u + inner) / s) - f1((u - inner) / s)
+                    + f1((u - outer) / s)) * s / (w1 * w2)
+
+    def model(p):
+        return shape(p, x) + p[3]
 
     p0 = [1.0, position[ipk], math.log(max(math.sqrt(max(s0**2 - 1 / 12, 0.0)), 0.1)), 0.0]
     fit = least_squares(lambda p: model(p) - y, p0, method="trf", x_scale="jac",
-                        bounds=([-np.inf, -np.inf, math.log(1e-4), -np.inf], np.inf))
+                        bounds=([-np.inf, -np.inf, math.log(SIGMA_FLOOR_PX), -np.inf], np.inf))
     if not fit.success:
         raise ValueError(f"image: the Gaussian fit of the LSF did not converge ({fit.message})")
-    return math.exp(fit.x[2])
+    return math.exp(fit.x[2]), extra_var, lambda xs: shape(fit.x, xs)
