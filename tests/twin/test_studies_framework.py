@@ -83,3 +83,21 @@ def test_screen_keys_reach_the_system():
     assert system.detector.scintillator.emission_nm == pytest.approx(520.0)  # nm, not the um of the scenario
     assert system.detector.n_depth_layers == 24 == depth_layers(scenario)
     assert build_system(parse_scenario({})).detector.n_depth_layers == 16  # the chain's default, unchanged
+
+
+def test_the_published_study_keeps_its_own_interface_behind_the_registration(monkeypatch, tmp_path):
+    """published.py (reworked for issue 8) is only registered: STUDY passes the scenario as
+    written, the point, --quick and the work folder to its compute_point, as twin.run did."""
+    from twin.studies import Sweep, published
+
+    calls = {}
+    monkeypatch.setattr(published, "compute_point", lambda raw, point, **kw: calls.update(c=(raw, point, kw)) or {})
+    monkeypatch.setattr(published, "make_report", lambda *a, **kw: calls.update(r=(a, kw)) or "report")
+    base = parse_scenario({"sweep": {"geometry.n_views": [7, 9]}})
+    point = base.points()[1]
+    published.STUDY.compute(Point(scenario=base.with_values(point), overrides=point, base=base, quick=True,
+                                  work_dir=tmp_path))
+    raw, given, kw = calls["c"]
+    assert raw == base.raw and given == point and kw == {"quick": True, "work_dir": str(tmp_path)}
+    assert published.STUDY.report(Sweep(base, [point], [{}], tmp_path, False)) == "report"
+    assert calls["r"] == ((base, [point], [{}], tmp_path), {"quick": False})
