@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from physics.scintillator import SCINTILLATORS
+from twin.studies import study_names
 
 PAPER = "paper (Jeong et al., KAIST)"
 
@@ -50,9 +51,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "question": Field("str", "", doc="the design question the scenario answers"),
         "seed": Field("int", 0, min=0, max=2**32 - 1, doc="seed of every random draw (noise, phantoms, training)"),
         "default": Field("bool", False, doc="marks the shipped default scenario"),
-        "study": Field("choice", "published",
-                       choices=("published", "geometric_vs_optical", "scintillator", "tomosynthesis"),
-                       doc="what `twin run` computes and reports (twin/studies/<study>.py)"),
+        "study": Field("choice", "published", choices=study_names(),
+                       doc="what `twin run` computes and reports (twin/studies/<study>.py; a module "
+                           "there that defines STUDY is a study)"),
     },
     "source": {
         "target": Field("choice", "W", choices=("W", "Mo", "Rh", "Cu", "Ag", "Au", "Cr"),
@@ -117,6 +118,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
                  min=0.0, max=170.0),
         "slice_heights": Field("quantity_list", [], unit="um", min=0.0,
                                doc="heights to reconstruct (empty = the phantom's planes)"),
+        "slice_step": Q("0.5 um", "um", "spacing of the slice stack a study reconstructs around the "
+                        "chart plane when slice_heights is empty (tomosynthesis study)",
+                        "assumed: a fifth of the smallest predicted depth FWHM of the shipped "
+                        "tomosynthesis sweep (1 um lines at 60 deg: 2.1 um)",
+                        min=0.0, inclusive_min=False),
     },
     "scintillator": {
         "material": Field("choice", "ZnWO4", choices=tuple(sorted(SCINTILLATORS)),
@@ -139,6 +145,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "scatter_blur": Q("0 um", "um", "extra Gaussian blur (FWHM) from light scattering in a "
                                         "polycrystalline or powder screen (0 = transparent crystal)",
                           "0 for transparent single-crystal films; set per screen", min=0.0),
+        "depth_layers": Field("int", 16, min=0, max=256,
+                              doc="depth layers of the depth-integrated screen PSF (0 = enough for a "
+                                  "spacing below half the depth of field n lambda / NA^2, 16-64)",
+                              source="16: physics.chain.ImagingSystem's default (cost); 0 for "
+                                     "resolution studies of thick screens at high NA"),
         "substrate": Field("bool", True, doc="film on a fused-silica substrate (Fresnel losses)",
                            source="assumed: physics.scintillator.Substrate, 500 um fused silica"),
     },
@@ -206,8 +217,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                     min=0.0, inclusive_min=False),
         "target_pixel": Q("0 um", "um", "object-plane pixel to match (0 = the optical set-up's effective pixel)",
                           "design question: same target resolution for both set-ups", min=0.0),
+        "simulate_charts": Field("choice", "all", choices=("all", "extremes", "none"),
+                                 doc="simulate the noisy chart image of both set-ups at every swept "
+                                     "point, at the smallest and largest swept value only, or never"),
         "snr_target": Field("number", 10.0, min=0.0, inclusive_min=False,
-                            doc="SNR per effective pixel for the exposure-time comparison",
+                            doc="SNR target of the exposure-time comparisons: open field per object-plane pixel "
+                                "(geometric_vs_optical), the feature's contrast (kvp_and_filtration)",
                             source="assumed: Rose criterion ~5, x2 margin"),
         "power_per_spot_size": Q("1 W/um", "W/um", "largest tube power per um of focal-spot size "
                                  "(power = min(kvp x current, this x spot size), for both set-ups)",

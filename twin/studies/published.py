@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from physics.errors import ScenarioError
+from twin.studies import Study
 
 ORIENTATIONS = ("vertical", "horizontal")
 ORIENTATION_LABEL = {"vertical": "across the arc (vertical)", "horizontal": "along the arc (horizontal)"}
@@ -206,6 +207,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
 
 
 # --------------------------------------------------------------------------- report
+
+
 def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
     from twin.report import Report
 
@@ -438,3 +441,19 @@ def _copy_images(work: Path, images: Path):
             tmp = images / f".{name}.part"
             shutil.copyfile(src, tmp)
             tmp.replace(images / name)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _compute(point) -> dict:
+    # This study applies its own --quick reduction (_scenarios) from the scenario as written.
+    return compute_point(point.base.raw, point.overrides, quick=point.quick, work_dir=str(point.work_dir))
+
+
+def _report(sweep):
+    return make_report(sweep.scenario, sweep.points, sweep.results, sweep.out_dir, quick=sweep.quick)
+
+
+STUDY = Study("published", compute=_compute, report=_report,
+              doc="the published experiment end to end, before and after super-resolution")
