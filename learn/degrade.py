@@ -72,7 +72,7 @@ def gaussian_blur(x, sigma_px: float):
     x = _check_image(x)
     if sigma_px == 0:
         return x
-    k = gaussian_kernel_1d(sigma_px, integrate=False).astype(x.dtype)
+    k = gaussian_kernel_1d(sigma_px).astype(x.dtype)
     r = (k.shape[0] - 1) // 2
     lead = x.shape[:-2]
     y = x.reshape((-1, 1) + x.shape[-2:])

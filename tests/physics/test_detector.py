@@ -126,3 +126,34 @@ def test_lens_coupled_is_the_default_published_detector():
     with pytest.raises(ValueError, match="optical_coupling"):
         FlatPanel(optical_coupling=0.0)
     assert math.isclose(FWHM_PER_SIGMA, 2.3548, rel_tol=1e-4)
+
+
+def test_geometric_magnification_set_up_is_a_configuration_of_the_chain():
+    # Flat panel 50 mm from the source, object 5 mm from it (M = 10): a 200 um wide W strip
+    # casts a 2 mm shadow, 26.7 panel pixels of 75 um, whatever the blur (width at half depth).
+    from physics.focal_spot import FocalSpot
+
+    sod, sdd, width = 5000.0, 50000.0, 200.0
+    # 1 ms at 1 mA: ~1e3 absorbed quanta per 75 um pixel, far below the panel's full well
+    spec = tube_spectrum(kvp=50.0, exposure_s=1e-3, current_ma=1.0)
+    system = chain.ImagingSystem(spectrum=spec, focal_spot=FocalSpot("gaussian", 5.0), detector=FlatPanel(),
+                                 exposure_s=1e-3, roi_shape=(8, 64), oversample=2, air_path=False)
+    pitch = 2.0                                        # object-plane map pitch, um
+    x = (np.arange(400) - 199.5) * pitch
+    strip = np.where(np.abs(x) < width / 2, 100.0, 0.0)[None, :] * np.ones((160, 1))
+    obj = LayeredObject(("W",), (Layer(sdd - sod, jnp.asarray(strip[None], jnp.float32), pitch),))
+    source = np.array([0.0, 0.0, sdd], np.float32)
+    response = chain.view_response(system, source, object_plane_um=sdd - sod)
+    raw = chain.expected_view(system, obj, source, response=response)
+    flat, dark = chain.open_field(system, source, response)
+    row = np.asarray(flat_dark_correct(raw, flat=flat, dark=dark))[4]
+    depth = 1.0 - row
+    half = depth.max() / 2
+    inside = np.flatnonzero(depth >= half)
+    # width at half depth by linear interpolation at both flanks, in panel pixels
+    lo, hi = inside[0], inside[-1]
+    left = lo - (depth[lo] - half) / (depth[lo] - depth[lo - 1])
+    right = hi + (depth[hi] - half) / (depth[hi] - depth[hi + 1])
+    assert (right - left) * system.pixel_um == pytest.approx(width * sdd / sod, rel=0.03)
+    assert float(flat.max()) < 0.5 * system.camera.max_adu   # not saturated
+    assert row.min() < 0.05                                  # 100 um of W is nearly opaque
