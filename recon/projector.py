@@ -231,8 +231,9 @@ def _fp_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
     """Cell averages of slice ``k`` (array ``sl``) on the detector of one view."""
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if g.affine:
-        img = dd1d.forward_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam), cols, axis=-1)
+    if g.affine:  # sl is the slice's integral table along its columns (shared by all views)
+        img = dd1d._diff(dd1d.integrals_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                               cols, axis=-1), -1 % sl[1].ndim)
         if plan.ndim == 3:
             img = dd1d.forward_affine(img, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam), rows, axis=0)
         return img
@@ -246,10 +247,14 @@ def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
     """Transpose of :func:`_fp_one`: one view's weighted projection onto slice ``k``."""
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if g.affine:
+    if g.affine:  # q is the view's integral table along its first resampled axis
         if plan.ndim == 3:
-            q = dd1d.adjoint_affine(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam), n_vox[1], axis=0)
-        return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam), n_vox[-1], axis=-1)
+            q = dd1d.adjoint_affine_table(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam),
+                                          n_vox[1], axis=0)
+            return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                       n_vox[-1], axis=-1)
+        return dd1d.adjoint_affine_table(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                         n_vox[-1], axis=-1)
     if plan.ndim == 3:
         q = dd1d.adjoint(q, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
                          _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
@@ -287,6 +292,8 @@ def _fp_group(volume, p, plan: _Plan, g: _Group):
     def chunk_fn(c):
         def block_step(acc, xs):
             block, k = xs
+            if g.affine:  # each slice's column integral table, built once for all views
+                block = dd1d.integral_table(block, -1)
             return acc + per_view(block, k, c["src"], c["det"], c["u"], c["v"]).sum(1), None
 
         shape = (g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols)
@@ -364,6 +371,9 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
     # vmap over the slices of a block (projection shared), then over the views of a chunk.
     per_view = jax.vmap(jax.vmap(one, in_axes=(None, 0, None, None, None, None)),
                         in_axes=(0, None, 0, 0, 0, 0))
+
+    if g.affine:  # each view's integral table along its first resampled axis, built once
+        weighted = dd1d.integral_table(weighted, 2 if plan.ndim == 3 else -1)
 
     def block_fn(k):
         def chunk_step(acc, xs):
@@ -451,17 +461,140 @@ def _check_geometry(geometry):
         raise ValueError(f"geometry: expected a recon.geometry.Geometry, got {type(geometry).__name__}")
 
 
+class Projector:
+    """The distance-driven projector pair of one geometry, as a linear operator.
+
+    ``A = Projector(geometry)``; ``A.forward(x)`` (also ``A(x)``) maps a volume
+    ``A.vol_shape`` to projections ``A.proj_shape`` and ``A.adjoint(p)`` is its exact
+    transpose. Every algorithm in :mod:`recon.algorithms` accepts a Projector (or a
+    Geometry, which it wraps): another projector (a GPU kernel, a matrix) works with all
+    of them if it offers the same members: ``geometry``, ``vol_shape``, ``proj_shape``,
+    ``dtype``, ``forward``, ``adjoint``, ``subset(views)`` and ``subset_runs(subsets)``.
+
+    Quantities an algorithm derives from the geometry alone (normalisations, operator
+    norms) are kept in :meth:`cached`, so they are computed once per projector.
+
+    Parameters
+    ----------
+    geometry : Geometry
+    view_chunk : int, optional
+        Views vectorised together (default: sized to :data:`CHUNK_BUDGET_BYTES`).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"`` (needs ``jax_enable_x64``): the compute
+        type; inputs are cast to it, so float32 data stay float32 with x64 enabled.
+    """
+
+    def __init__(self, geometry: Geometry, *, view_chunk: int | None = None, dtype="float32"):
+        _check_geometry(geometry)
+        if str(np.dtype(dtype)) not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+        if np.dtype(dtype) == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("dtype: float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))")
+        self.geometry = geometry
+        self.dtype = jnp.dtype(dtype)
+        self.view_chunk = view_chunk
+        self._plan = _plan(geometry, view_chunk)
+        self._params = _params(geometry, self._plan, self.dtype)
+        self._cache = {}
+
+    vol_shape = property(lambda self: self.geometry.vol_shape, doc="Volume shape.")
+    proj_shape = property(lambda self: self.geometry.proj_shape, doc="Projection stack shape.")
+
+    def __repr__(self):
+        return (f"Projector({self.geometry.kind}, vol_shape={self.vol_shape}, "
+                f"proj_shape={self.proj_shape}, dtype={self.dtype})")
+
+    def _cast(self, x, shape, key):
+        if not isinstance(x, jax.core.Tracer):
+            x = _as_float(x, key)
+        x = jnp.asarray(x, self.dtype)
+        if x.shape != shape:
+            raise ValueError(f"{key}: shape {x.shape} does not match {shape}")
+        return x
+
+    def forward(self, volume):
+        """Line integrals of ``volume`` (1/um) for every view: ``proj_shape``."""
+        return _fp(self._plan, self._cast(volume, self.vol_shape, "volume"), self._params)
+
+    __call__ = forward
+
+    def adjoint(self, projections):
+        """Exact transpose of :meth:`forward`: ``vol_shape``."""
+        return _bp(self._plan, self._cast(projections, self.proj_shape, "projections"), self._params)
+
+    def subset(self, views) -> "Projector":
+        """The projector of the given views only (ordered subsets)."""
+        return Projector(self.geometry.subset(views), view_chunk=self.view_chunk, dtype=self.dtype)
+
+    def subset_runs(self, subsets):
+        """Subsets grouped into runs that one compiled loop can sweep.
+
+        Parameters
+        ----------
+        subsets : list of index arrays
+            View indices of each subset, in update order.
+
+        Returns
+        -------
+        list of ``(positions, forward, adjoint, params)``: ``positions`` are consecutive
+        indices into ``subsets``; ``forward(x, P)`` and ``adjoint(q, P)`` are pure functions
+        of the subset parameters ``P``, and ``params`` stacks each subset's ``P`` on a
+        leading axis (for ``lax.scan``). Consecutive subsets share a run when their static
+        plan (view count, main axes) is equal.
+        """
+        runs = []
+        for pos, idx in enumerate(subsets):
+            geom = self.geometry.subset(idx)
+            plan = _plan(geom, self.view_chunk)
+            params = _params(geom, plan, self.dtype)
+            if runs and runs[-1][0] == plan:
+                runs[-1][1].append(pos)
+                runs[-1][2].append(params)
+            else:
+                runs.append((plan, [pos], [params]))
+        out = []
+        for plan, positions, params in runs:
+            stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
+            out.append((positions, functools.partial(_fp, plan), functools.partial(_bp, plan), stacked))
+        return out
+
+    def cached(self, key, compute):
+        """``compute()`` the first time ``key`` is asked for, the stored value after."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def as_projector(operator) -> "Projector":
+    """A Projector for ``operator``: itself if it is one, a new one for a Geometry."""
+    if isinstance(operator, Geometry):
+        return Projector(operator)
+    for name in ("forward", "adjoint", "vol_shape", "proj_shape", "geometry", "dtype"):
+        if not hasattr(operator, name):
+            raise ValueError(f"geometry: expected a recon.Geometry or a Projector, got "
+                             f"{type(operator).__name__} (no {name!r})")
+    return operator
+
+
+def _compute_dtype(x):
+    """float64 for float64 input when x64 is on, float32 otherwise."""
+    x = np.asarray(x) if not isinstance(x, jax.Array) else x
+    return "float64" if (x.dtype == np.float64 and jax.config.jax_enable_x64) else "float32"
+
+
 def forward_project(volume, geometry: Geometry, *, view_chunk: int | None = None):
     """Distance-driven line integrals of ``volume`` for every view of ``geometry``.
+
+    ``Projector(geometry).forward(volume)``, computed in float64 only for float64 input
+    with ``jax_enable_x64`` on.
 
     Parameters
     ----------
     volume : array ``geometry.vol_shape`` (``(nz, ny, nx)`` or ``(nz, nx)``)
-        Linear attenuation coefficient in 1/um. float64 input computes in float64 when
-        ``jax_enable_x64`` is on; everything else in float32.
+        Linear attenuation coefficient in 1/um.
     geometry : Geometry
     view_chunk : int, optional
-        Views vectorised together (default: sized to keep intermediates near 256 MiB).
+        Views vectorised together.
 
     Returns
     -------
@@ -472,8 +605,7 @@ def forward_project(volume, geometry: Geometry, *, view_chunk: int | None = None
     if volume.shape != geometry.vol_shape:
         raise ValueError(f"volume: shape {volume.shape} does not match geometry.vol_shape "
                          f"{geometry.vol_shape}")
-    plan = _plan(geometry, view_chunk)
-    return _fp(plan, volume, _params(geometry, plan, volume.dtype))
+    return Projector(geometry, view_chunk=view_chunk, dtype=volume.dtype).forward(volume)
 
 
 def back_project(projections, geometry: Geometry, *, view_chunk: int | None = None):
@@ -494,8 +626,7 @@ def back_project(projections, geometry: Geometry, *, view_chunk: int | None = No
     if projections.shape != geometry.proj_shape:
         raise ValueError(f"projections: shape {projections.shape} does not match "
                          f"geometry.proj_shape {geometry.proj_shape}")
-    plan = _plan(geometry, view_chunk)
-    return _bp(plan, projections, _params(geometry, plan, projections.dtype))
+    return Projector(geometry, view_chunk=view_chunk, dtype=projections.dtype).adjoint(projections)
 
 
 def _raw_forward(volume, geometry: Geometry, *, view_chunk: int | None = None):
