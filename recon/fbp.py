@@ -22,8 +22,8 @@ normalisation, so nothing is computed per call beyond the filter and one pass.
   window.
 
 Angular weights are half the angle between each view's neighbours (sorted), wrapping
-around the period unless the views leave a gap of more than 3x their median step (a
-limited scan, whose end views get their one neighbouring step). Evenly spaced views over
+around the period unless the views leave a gap of more than 3x their median step and
+1/18 of the period (a limited scan, whose end views get their one neighbouring step). Evenly spaced views over
 the full period all get ``period / n``; uneven spacing is weighted as measured.
 """
 
@@ -39,9 +39,11 @@ import numpy as np
 from recon.filters import fbp_filter
 from recon.geometry import Geometry
 
-#: A scan is closed (wraps around its period) unless its largest angular gap exceeds this
-#: many times its median step (assumed: 3 tolerates jitter, catches limited arcs).
+#: A scan is closed (wraps around its period) unless its largest angular gap exceeds both
+#: this many times its median step and :data:`GAP_FRACTION` of the period (assumed: random
+#: angles leave gaps of a few median steps; a missing wedge is tens of degrees).
 GAP_FACTOR = 3.0
+GAP_FRACTION = 1 / 18
 
 
 def angular_weights(phi, period):
@@ -58,7 +60,7 @@ def angular_weights(phi, period):
     sp = phi[order]
     gaps = np.diff(np.concatenate([sp, sp[:1] + period]))  # gap after each sorted view
     median = np.median(gaps[:-1]) if n > 2 else gaps[0]
-    closed = bool(gaps.max() <= GAP_FACTOR * max(median, 1e-12))
+    closed = bool(gaps.max() <= max(GAP_FACTOR * median, GAP_FRACTION * period))
     if not closed:  # open the scan at its largest gap, so its ends are the first and last view
         cut = int(np.argmax(gaps))
         order = np.roll(order, -(cut + 1))
