@@ -4,9 +4,9 @@ Input projections are line integrals ``-log(I / I0)`` (what ``twin simulate`` wr
 Raw intensities are accepted with ``--log --i0 I0``, which converts them here; there is
 no other conversion and no clipping (non-positive intensities are an error).
 
-Iterative methods (sart, sirt, grad) are resumable: every ``--checkpoint-every``
+Iterative methods (sart, sirt, cgls, grad) are resumable: every ``--checkpoint-every``
 iterations, and when interrupted, the iterate, the iteration count, the residual history
-(and grad's optimizer state) go atomically to ``OUT.partial.npz`` beside the output,
+(and grad's optimizer state or cgls's search state) go atomically to ``OUT.partial.npz`` beside the output,
 stamped with a fingerprint of the inputs and options. Running the same command again
 continues from it and only runs the remaining iterations, with the same result as an
 uninterrupted run; a different command (other data, geometry or options) starts afresh.
@@ -30,12 +30,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("projections", metavar="PROJECTIONS.tif")
     p.add_argument("--geometry", required=True, metavar="GEOM.json", help="geometry.json")
-    p.add_argument("--method", choices=["sas", "fbp", "sart", "sirt", "grad"], default="fbp",
+    p.add_argument("--method", choices=["sas", "fbp", "sart", "sirt", "cgls", "grad"], default="fbp",
                    help="sas: shift-and-add; fbp: filtered back projection; sart/sirt: algebraic "
-                        "with positivity; grad: optax least squares (+ TV) (default: fbp)")
+                        "with positivity; cgls: conjugate gradient least squares; grad: optax "
+                        "least squares (+ TV) (default: fbp)")
     p.add_argument("--out", required=True, metavar="SLICES.tif")
     p.add_argument("--iterations", type=int, default=None,
-                   help="iterations for sart/sirt/grad (defaults: sart 10, sirt 50, grad 100)")
+                   help="iterations for sart/sirt/cgls/grad (defaults: sart 10, sirt 50, cgls 20, "
+                        "grad 100)")
     p.add_argument("--subsets", type=int, default=None,
                    help="ordered subsets for sart/sirt (sart default: one per view; sirt: 1)")
     p.add_argument("--relaxation", type=float, default=None, help="sart/sirt relaxation in (0, 2)")
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     options: dict = {}
     if args.heights is not None:
         options["heights_um"] = parse_heights(args.heights)
-    if args.method in ("sart", "sirt", "grad") and args.iterations is not None:
+    if args.method in ("sart", "sirt", "cgls", "grad") and args.iterations is not None:
         options["iterations"] = args.iterations
     if args.method in ("sart", "sirt"):
         if args.subsets is not None:
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     if isinstance(args.checkpoint_every, bool) or args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every: expected a positive integer, got {args.checkpoint_every!r}")
-    defaults = {"sart": 10, "sirt": 50, "grad": 100}
+    defaults = {"sart": 10, "sirt": 50, "cgls": 20, "grad": 100}
     total = options.get("iterations", defaults.get(args.method, 1))
     partial = partial_path(args.out)
     resumable = args.method in defaults
