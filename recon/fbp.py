@@ -157,43 +157,75 @@ def _cosine_weights(geometry: Geometry, sd):
     return cos.reshape(geometry.proj_shape)
 
 
-@functools.partial(jax.jit, static_argnames=("det_shape", "beam", "distance_weight"))
-def _interp_backproject(q, first, det, u, v, weight, so, axes, *, det_shape, beam, distance_weight):
-    """``sum_k weight_k [(so_k / L)^2] q_k(projection of each voxel centre)``, linear interpolation.
+def _projection_maps(geometry: Geometry, so):
+    """Per view, the detector position of a world point ``X`` as ratios of affine maps.
 
-    ``q``: ``(views, rows, cols)``; ``axes``: the voxel centre coordinates ``(x, y, z)``
-    (1D each); returns ``(nz, ny, nx)``. Outside the detector ``q`` is zero.
+    Returns ``(maps, weight_scale)``: ``maps`` is ``(views, 3, 4)`` with rows ``(col, row,
+    w)`` such that ``col = (c . [X, 1]) / (w . [X, 1])`` in detector column units (column
+    ``j`` centred at ``j``), likewise ``row``; ``w`` is 1 for parallel beams and the depth
+    of ``X`` along the detector normal (scaled by ``|u x v|``) for cone beams, so the FDK
+    distance weight is ``(weight_scale / w)^2``.
+    """
+    first, det, u, v, _ = _frames(geometry)
+    rows, cols = (1, geometry.det_shape[0]) if geometry.ndim == 2 else geometry.det_shape
+    n = np.cross(u, v)
+    vn, nu = np.cross(v, n), np.cross(n, u)
+    m_u = vn / np.einsum("ij,ij->i", u, vn)[:, None]
+    m_v = nu / np.einsum("ij,ij->i", v, nu)[:, None]
+    maps = np.zeros((geometry.n_views, 3, 4))
+    off = np.array([cols / 2 - 0.5, rows / 2 - 0.5])
+    if geometry.parallel:
+        r = first
+        rn = np.einsum("ij,ij->i", r, n)[:, None]
+        for i, m in enumerate((m_u, m_v)):
+            a = m - n * np.einsum("ij,ij->i", r, m)[:, None] / rn
+            maps[:, i, :3] = a
+            maps[:, i, 3] = -np.einsum("ij,ij->i", a, det) + off[i]
+        maps[:, 2, 3] = 1.0
+        return maps, np.ones(geometry.n_views)
+    s = first
+    dsn = np.einsum("ij,ij->i", det - s, n)[:, None]
+    for i, m in enumerate((m_u, m_v)):
+        a = np.einsum("ij,ij->i", s - det, m)[:, None] * n + dsn * m
+        a = a + off[i] * n  # add the centre offset times w
+        maps[:, i, :3] = a
+        maps[:, i, 3] = -np.einsum("ij,ij->i", a, s)
+    maps[:, 2, :3] = n
+    maps[:, 2, 3] = -np.einsum("ij,ij->i", n, s)
+    return maps, so * np.linalg.norm(n, axis=1)
+
+
+@functools.partial(jax.jit, static_argnames=("det_shape", "projective", "distance_weight"))
+def _interp_backproject(q, maps, weight, scale, axes, *, det_shape, projective, distance_weight):
+    """``sum_k weight_k [(scale_k / w)^2] q_k(col, row)`` at every voxel centre, linear interpolation.
+
+    ``projective``: divide by ``w`` (cone beams); ``distance_weight``: the FDK weight.
+
+    ``q``: ``(views, rows, cols)``; ``maps``: :func:`_projection_maps`; ``axes``: the voxel
+    centre coordinates ``(x, y, z)`` (1D each); returns ``(nz, ny, nx)``. ``q`` is zero
+    outside the detector (a zero border is added and positions are clamped onto it).
     """
     rows, cols = det_shape
     x, y, z = axes
-    pts = (x[None, None, :], y[None, :, None], z[:, None, None])
     qp = jnp.pad(q, ((0, 0), (1, 1), (1, 1))).reshape(q.shape[0], -1)
     width = cols + 2
 
-    def dot(a, b):
-        return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    def affine(c):
+        return (c[0] * x[None, None, :] + c[1] * y[None, :, None]) + (c[2] * z[:, None, None] + c[3])
 
     def view(acc, xs):
-        s, dc, uk, vk, wk, sok, qk = xs
-        n = jnp.cross(uk, vk)
-        rel = tuple(p - c for p, c in zip(pts, (s if beam == "cone" else dc)))
-        if beam == "parallel":  # X + t s on the detector plane
-            t = -dot(rel, n) / dot(s, n)
-            h = tuple(r + t * sc for r, sc in zip(rel, s))
-        else:  # s + t (X - s) on the detector plane
-            depth = dot(rel, n)
-            t = dot(dc - s, n) / depth
-            h = tuple(sc + t * r - dcc for sc, r, dcc in zip(s, rel, dc))
-        vn, nu = jnp.cross(vk, n), jnp.cross(n, uk)
-        col = dot(h, vn) / jnp.dot(uk, vn) + cols / 2 + 0.5  # +1 for the zero border
-        col = jnp.clip(col, 0, cols + 1)
+        mk, wk, sk, qk = xs
+        inv = 1 / affine(mk[2]) if projective else None
+        col = affine(mk[0]) * inv if projective else affine(mk[0])
+        col = jnp.clip(col + 1, 0, cols + 1)
         c0 = jnp.minimum(col.astype(jnp.int32), cols)
         fc = col - c0
         if rows == 1:
             idx = c0 + width
             val = jnp.take(qk, idx, mode="clip") * (1 - fc) + jnp.take(qk, idx + 1, mode="clip") * fc
         else:
-            row = jnp.clip(dot(h, nu) / jnp.dot(vk, nu) + rows / 2 + 0.5, 0, rows + 1)
+            row = affine(mk[1]) * inv if projective else affine(mk[1])
+            row = jnp.clip(row + 1, 0, rows + 1)
             r0 = jnp.minimum(row.astype(jnp.int32), rows)
             fr = row - r0
             idx = r0 * width + c0
@@ -202,12 +234,11 @@ def _interp_backproject(q, first, det, u, v, weight, so, axes, *, det_shape, bea
                    + (jnp.take(qk, idx + width, mode="clip") * (1 - fc)
                       + jnp.take(qk, idx + width + 1, mode="clip") * fc) * fr)
         if distance_weight:
-            nn = jnp.linalg.norm(n)
-            val = val * (sok * nn / depth) ** 2
+            val = val * (sk * inv) ** 2
         return acc + wk * val, None
 
     shape = (z.shape[0], y.shape[0], x.shape[0])
-    acc, _ = jax.lax.scan(view, jnp.zeros(shape, q.dtype), (first, det, u, v, weight, so, qp))
+    acc, _ = jax.lax.scan(view, jnp.zeros(shape, q.dtype), (maps, weight, scale, qp))
     return acc
 
 
@@ -226,7 +257,7 @@ def fbp_volume(p, geometry: Geometry, *, apodisation_cutoff: float = 1.0,
                                                      if plan["kind"] == "tomosynthesis" else None))
     q = jnp.fft.irfft(jnp.fft.rfft(q, n=n_fft, axis=-1) * jnp.asarray(response, dtype),
                       n=n_fft, axis=-1)[..., :cols].astype(dtype)
-    first, det, u, v, _ = _frames(geometry)
+    maps, scale = _projection_maps(geometry, plan["so"])
     lo = [w[0] for w in geometry.vol_window]
     size = geometry.voxel_um
     centres = [lo[i] + (np.arange(geometry.vol_shape[i]) + 0.5) * size[i] for i in range(geometry.ndim)]
@@ -235,9 +266,10 @@ def fbp_volume(p, geometry: Geometry, *, apodisation_cutoff: float = 1.0,
     else:
         axes = (centres[2], centres[1], centres[0])
     cast = functools.partial(jnp.asarray, dtype=dtype)
-    vol = _interp_backproject(q, cast(first), cast(det), cast(u), cast(v), cast(plan["weights"]),
-                              cast(plan["so"]), tuple(cast(a) for a in axes), det_shape=(rows, cols),
-                              beam=geometry.beam, distance_weight=plan["kind"] in ("fan", "cone"))
+    vol = _interp_backproject(q, cast(maps), cast(plan["weights"]), cast(scale),
+                              tuple(cast(a) for a in axes), det_shape=(rows, cols),
+                              projective=not geometry.parallel,
+                              distance_weight=plan["kind"] in ("fan", "cone"))
     info = {"kind": plan["kind"], "apodisation_cutoff": apodisation_cutoff,
             "slice_thickness_um": slice_thickness_um, "arc_deg": plan["arc_deg"],
             "filter_sampling_um": plan["tau"]}
