@@ -192,4 +192,4 @@ def test_measured_sinogram_sirt_matches_astra(tooth):
     A, sino, region, meta = tooth
     ref = np.load(DATA / "tooth_astra_sirt.npy")
     x = np.asarray(recon.sirt(sino, A, iterations=meta["sirt_iterations"], positivity=False).data)[region]
-    assert np.linalg.norm(x - ref) / np.linalg.norm(ref) < 0.03
+    assert np.linalg.norm(x - ref) / np.linalg.norm(ref) < 0.03  # measured 0.55 %
