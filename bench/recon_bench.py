@@ -166,18 +166,21 @@ def _tooth(repeat, rounds):
                      "SART (1 sweep)": alg("SART", len(theta)), f"CGLS x{k}": alg("CGLS", k)}
     for _ in range(rounds):
         for name, fn in ours.items():
-            runs[name].append(_best(fn, repeat)[0])
+            runs[name].append(_best(fn, repeat))
             if astra is not None:
-                ref[name].append(_best(astra_fns[name], repeat)[0])
+                ref[name].append(_best(astra_fns[name], repeat))
     print(f"tooth (measured, parallel beam): {len(theta)} views x {n} px -> {n} x {n}; "
           f"{rounds} interleaved rounds of best-of-{repeat}; load average "
           + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
-    print("  | operation | ours (s) | ASTRA CPU (s) | ASTRA time / ours | ours compile + first run (s) |")
-    print("  |---|---|---|---|---|")
+    print("  | operation | ours wall (cpu) s | ASTRA CPU wall (cpu) s | ASTRA / ours, wall | ASTRA / ours, cpu "
+          "| ours compile + first run (s) |")
+    print("  |---|---|---|---|---|---|")
+    nan = (float("nan"), float("nan"))
     for name in ours:
-        o = min(runs[name])
-        a = min(ref[name]) if ref[name] else float("nan")
-        print(f"  | {name} | {o:.3f} | {a:.3f} | {a / o:.2f}x | {first[name]:.1f} |")
+        o = np.array(runs[name]).min(0)
+        a = np.array(ref[name]).min(0) if ref[name] else np.array(nan)
+        print(f"  | {name} | {o[0]:.3f} ({o[1]:.3f}) | {a[0]:.3f} ({a[1]:.3f}) | {a[0] / o[0]:.2f}x "
+              f"| {a[1] / o[1]:.2f}x | {first[name]:.1f} |")
 
 
 def _figure(path):
