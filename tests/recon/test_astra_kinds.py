@@ -130,10 +130,10 @@ def test_projector_matches_exact_ray_box_integrals(kind):
     ours = np.asarray(recon.forward_project(vol, g), dtype=float)
     rel = np.linalg.norm(ours - exact) / np.linalg.norm(exact)
     # Distance-driven footprints are trapezoids approximated by rectangles; on boxes a few
-    # voxels wide their edges make up most of the difference (2D <= 1.2 %, parallel 3D 2.8-4.0 %).
+    # voxels wide their edges make up most of the difference (2D 0.3-0.7 %, parallel 3D 3.1-4.0 %).
     # Cone beams add the separable approximation: the row mapping of the centre
     # column serves every column, so views far from a main axis err more (cone 5.5 %,
-    # cone_vec with a shifted detector 13 % in its worst view). A wrong axis, sign or
+    # cone_vec with a shifted detector 8.6 %, 13 % in its worst view). A wrong axis, sign or
     # flip gives >= 28 %. Not covered: a detector rolled in its plane or oblique parallel
     # rays shear the footprint, which the separable approximation ignores (10-35 %).
     bound = {"parallel3d": 0.05, "parallel3d_vec": 0.05, "cone": 0.07, "cone_vec": 0.1}.get(kind, 0.015)
