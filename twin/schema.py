@@ -232,7 +232,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                  "tube 50 W at 30-55 um", min=0.0, inclusive_min=False),
     },
     "reconstruction": {
-        "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "grad"),
+        "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "cgls", "grad"),
                         doc="reconstruction algorithm"),
         "iterations": Field("int", 10, min=1, max=10000, doc="iterations of iterative methods"),
         "positivity": Field("bool", True, doc="clip negative attenuation in sart/sirt/grad (clipping also "

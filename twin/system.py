@@ -256,11 +256,14 @@ def reconstruction_options(scenario: Scenario) -> dict:
     """``[reconstruction]`` as keyword options of :func:`recon.reconstruct` (method included).
 
     Iterative methods (sart, sirt, grad) take the iteration count and the positivity
-    constraint; the analytic ones (sas, fbp) take neither.
+    constraint; cgls the iteration count only (a Krylov method has no positivity); the
+    analytic ones (sas, fbp) take neither.
     """
     rec = scenario["reconstruction"]
     if rec["method"] in ("sart", "sirt", "grad"):
         return {"method": rec["method"], "iterations": rec["iterations"], "positivity": rec["positivity"]}
+    if rec["method"] == "cgls":
+        return {"method": "cgls", "iterations": rec["iterations"]}
     return {"method": rec["method"]}
 
 

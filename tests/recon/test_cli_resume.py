@@ -55,6 +55,7 @@ def _run(monkeypatch, tmp, out, bar, *extra):
 @pytest.mark.parametrize("method, options", [
     ("sirt", ["--iterations", "7", "--checkpoint-every", "2"]),
     ("grad", ["--iterations", "6", "--checkpoint-every", "4", "--tv", "0.01"]),
+    ("cgls", ["--iterations", "6", "--checkpoint-every", "4"]),
 ])
 def test_interrupted_run_resumes_exactly(case, monkeypatch, method, options):
     tmp = case

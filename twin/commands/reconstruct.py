@@ -4,9 +4,9 @@ Input projections are line integrals ``-log(I / I0)`` (what ``twin simulate`` wr
 Raw intensities are accepted with ``--log --i0 I0``, which converts them here; there is
 no other conversion and no clipping (non-positive intensities are an error).
 
-Iterative methods (sart, sirt, grad) are resumable: every ``--checkpoint-every``
+Iterative methods (sart, sirt, cgls, grad) are resumable: every ``--checkpoint-every``
 iterations, and when interrupted, the iterate, the iteration count, the residual history
-(and grad's optimizer state) go atomically to ``OUT.partial.npz`` beside the output,
+(and grad's optimizer state or cgls's search state) go atomically to ``OUT.partial.npz`` beside the output,
 stamped with a fingerprint of the inputs and options. Running the same command again
 continues from it and only runs the remaining iterations, with the same result as an
 uninterrupted run; a different command (other data, geometry or options) starts afresh.
@@ -32,12 +32,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("projections", metavar="PROJECTIONS.tif")
     p.add_argument("--geometry", required=True, metavar="GEOM.json", help="geometry.json")
-    p.add_argument("--method", choices=["sas", "fbp", "sart", "sirt", "grad"], default="fbp",
+    p.add_argument("--method", choices=["sas", "fbp", "sart", "sirt", "cgls", "grad"], default="fbp",
                    help="sas: shift-and-add; fbp: filtered back projection; sart/sirt: algebraic "
-                        "with positivity; grad: optax least squares (+ TV) (default: fbp)")
+                        "with positivity; cgls: conjugate gradient least squares; grad: optax "
+                        "least squares (+ TV) (default: fbp)")
     p.add_argument("--out", required=True, metavar="SLICES.tif")
     p.add_argument("--iterations", type=positive_int, default=None,
-                   help="iterations for sart/sirt/grad (defaults: sart 10, sirt 50, grad 100)")
+                   help="iterations for sart/sirt/cgls/grad (defaults: sart 10, sirt 50, cgls 20, "
+                        "grad 100)")
     p.add_argument("--subsets", type=positive_int, default=None,
                    help="ordered subsets for sart/sirt (sart default: one per view; sirt: 1)")
     p.add_argument("--relaxation", type=positive_float, default=None,
@@ -185,9 +187,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(f"{args.projections}: contains NaN or inf")
 
     options: dict = {}
-    if heights is not None:
-        options["heights_um"] = heights
-    if args.method in ("sart", "sirt", "grad") and args.iterations is not None:
+    defaults = {"sart": 10, "sirt": 50, "cgls": 20, "grad": 100}
         options["iterations"] = args.iterations
     if args.method in ("sart", "sirt"):
         if args.subsets is not None:
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         options["slice_thickness_um"] = args.slice_thickness
         options["apodisation_cutoff"] = args.apodisation
 
-    defaults = {"sart": 10, "sirt": 50, "grad": 100}
+    defaults = {"sart": 10, "sirt": 50, "cgls": 20, "grad": 100}
     total = options.get("iterations", defaults.get(args.method, 1))
     partial = partial_path(args.out)
     resumable = args.method in defaults
