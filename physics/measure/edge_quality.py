@@ -64,7 +64,7 @@ class EdgeQuality:
     esf_r2: float
     step: float
     side_noise: tuple[float, float]
-    side_snr: tuple[float, float]
+    side_snr: tuple[float, float]  # inf on a noise-free side (null in JSON)
     clipped_fraction: tuple[float, float]
     fit_mtf50_cyc_per_px: float | None
     fit_mtf10_cyc_per_px: float | None
@@ -78,7 +78,9 @@ class EdgeQuality:
     def to_json(self) -> dict:
         return {"esf_r2": self.esf_r2, "step": self.step,
                 "side_noise": {"low": self.side_noise[0], "high": self.side_noise[1]},
-                "side_snr": {"low": self.side_snr[0], "high": self.side_snr[1]},
+                # A noise-free side has an infinite SNR; JSON holds it as null.
+                "side_snr": {"low": _finite_or_none(self.side_snr[0]),
+                             "high": _finite_or_none(self.side_snr[1])},
                 "clipped_fraction": {"low": self.clipped_fraction[0], "high": self.clipped_fraction[1]},
                 "fit_mtf50_cyc_per_px": self.fit_mtf50_cyc_per_px,
                 "fit_mtf10_cyc_per_px": self.fit_mtf10_cyc_per_px,
@@ -166,3 +168,7 @@ def assess_edge(work, coef, sign, *, position, esf, lsf_model, bin_normal, psf_s
     return EdgeQuality(esf_r2=r2, step=step, side_noise=(n_lo, n_hi), side_snr=snr,
                        clipped_fraction=(c_lo, c_hi), fit_mtf50_cyc_per_px=fit50, fit_mtf10_cyc_per_px=fit10,
                        refusals=tuple(refusals), flags=tuple(flags))
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

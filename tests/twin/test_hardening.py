@@ -192,8 +192,11 @@ def test_reconstruct_refuses_a_huge_volume(tmp_path, capsys):
 def _huge_tiled_tiff(path, side=30000, tile=1024):
     """A 30000x30000 uint8 TIFF of ~1 MB (zlib tiles), written tile by tile: no 900 MB array."""
     blank = np.zeros((tile, tile), np.uint8)
-    edge = np.where(np.add.outer(np.arange(tile), 0.1 * np.arange(tile)) > 150, 200, 20
-                    ).astype(np.uint8)
+    # A slanted edge blurred by a Gaussian of 1.5 px (a bare step fails the edge's own fit check).
+    from scipy.special import erf
+
+    distance = np.add.outer(np.arange(tile), 0.1 * np.arange(tile)) - 150.0
+    edge = np.round(20 + 180 * 0.5 * (1 + erf(distance / (np.sqrt(2) * 1.5)))).astype(np.uint8)
     n = -(-side // tile)
 
     def tiles():

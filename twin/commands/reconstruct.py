@@ -187,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(f"{args.projections}: contains NaN or inf")
 
     options: dict = {}
-    defaults = {"sart": 10, "sirt": 50, "cgls": 20, "grad": 100}
+    if heights is not None:
+        options["heights_um"] = heights
+    if args.method in ("sart", "sirt", "cgls", "grad") and args.iterations is not None:
         options["iterations"] = args.iterations
     if args.method in ("sart", "sirt"):
         if args.subsets is not None:
