@@ -190,7 +190,7 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
                                source_distance_um=source[2], pixel_um=system.cell_um,
                                half_width_px=_focal_half_width(system, object_plane_um, source_um))
     psf = _combine_kernels(psf, focal)
-    if system.scatter_fwhm_um:
+    if not is_concrete(system.scatter_fwhm_um) or system.scatter_fwhm_um:  # traced: fitted, keep the kernel
         psf = _combine_kernels(psf, _gaussian_kernel(system.scatter_fwhm_um / 2.3548, system.cell_um, size))
     collection = system.microscope.collection_efficiency(scint.refractive_index,
                                                          substrate_index=scint.substrate_index)

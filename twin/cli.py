@@ -21,6 +21,7 @@ COMMANDS = {
     "enhance": "enhance",
     "evaluate": "evaluate",
     "run": "run",
+    "calibrate": "calibrate",
 }
 
 
