@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "run": "run",
     "calibrate": "calibrate",
+    "optimize": "optimize",
 }
 
 
