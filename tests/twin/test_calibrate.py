@@ -1,0 +1,118 @@
+"""`twin calibrate`: the parameters `twin simulate` used are recovered from its own frames, the
+calibrated scenario loads, and on real X-ray edges the fitted blur reproduces the measured MTF50."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from twin.cli import main
+from twin.scenario import load_scenario
+from twin.simulate import simulate_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "calibrate_edge.toml"
+REAL_EDGES = ROOT / "tests" / "data" / "real-edges"
+
+#: A scenario for the dental sensor of the real edges: 30 um pixels (the TIFF metadata), a CsI
+#: screen read out at unit magnification. Its blur is the light spread in the screen
+#: (scatter_blur, fitted); NA 0.02 stands for the sensor's non-imaging coupling (its Airy
+#: disc, ~17 um, is below the pixel). Edge: an opaque metal plate on the sensor.
+DENTAL = """
+[scenario]
+name = "dental_sensor"
+[source]
+kvp = "60 kV"
+[object]
+phantom = "edge"
+material = "W"
+thickness = "1000 um"
+height = "0 um"
+[geometry]
+mode = "projection"
+source_distance = "300 mm"
+[scintillator]
+material = "CsI:Tl"
+thickness = "100 um"
+scatter_blur = "30 um"
+substrate = false
+[optics]
+magnification = 1
+design_tube_lens = "200 mm"
+tube_lens = "200 mm"
+na = 0.02
+[camera]
+pixel = "30 um"
+[acquisition]
+exposure = "0.1 s"
+oversample = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    out = tmp_path_factory.mktemp("edge_sim")
+    simulate_scenario(load_scenario(SCENARIO), out, show_progress=False)
+    return out
+
+
+def _calibrate(capsys, frames, out, key, start):
+    argv = ["calibrate", str(SCENARIO), "--edge", str(frames / "raw.tif"), "--flat", str(frames / "flat.tif"),
+            "--dark", str(frames / "dark.tif"), "--fit", key, "--set", f"{key}=\"{start}\"", "--out", str(out),
+            "--json"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("key, start", [("scintillator.scatter_blur", "1 um"),
+                                        ("scintillator.thickness", "14 um")])
+def test_recovers_the_simulated_value_within_5_percent(capsys, frames, tmp_path, key, start):
+    truth = {"scintillator.scatter_blur": 1.5, "scintillator.thickness": 10.0}[key]
+    result = _calibrate(capsys, frames, tmp_path, key, start)
+    fit = result["fitted"][key]
+    assert fit["unit"] == "um"
+    assert fit["value"] == pytest.approx(truth, rel=0.05)
+    assert abs(fit["value"] - truth) <= 3.0 * fit["std"]
+    assert 0.5 < result["loss"] < 2.0
+    assert result["mtf50_model_lp_per_mm"] == pytest.approx(result["mtf50_measured_lp_per_mm"], rel=0.05)
+    # The calibrated scenario is a scenario: it loads, holds the fitted value and its uncertainty.
+    calibrated = load_scenario(tmp_path / "calibrated.toml")
+    table, name = key.split(".")
+    assert calibrated[table][name] == pytest.approx(fit["value"], rel=1e-5)
+    assert f"{key}" in calibrated.raw["calibration"]
+    report = (tmp_path / "report.md").read_text()
+    assert "Fitted values" in report and (tmp_path / "edge.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["dental_Image10.tif", "dental_Image9.tif"])
+def test_real_edge_blur_calibration_matches_measured_mtf50(capsys, tmp_path, name):
+    """Real dental X-ray edges (tests/data/real-edges): fitting the screen's light spread gives a
+    model whose MTF50 (same ISO 12233 analysis as the measurement) is within 3 %."""
+    scenario = tmp_path / "dental.toml"
+    scenario.write_text(DENTAL)
+    edge_row = {"dental_Image10.tif": 149, "dental_Image9.tif": 147}[name]
+    roi = f"352,{edge_row - 32},448,{edge_row + 32}"
+    capsys.readouterr()
+    assert main(["calibrate", str(scenario), "--edge", str(REAL_EDGES / name), "--roi", roi,
+                 "--fit", "scintillator.scatter_blur", "--out", str(tmp_path / "out"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mtf50_model_lp_per_mm"] == pytest.approx(result["mtf50_measured_lp_per_mm"], rel=0.03)
+    assert result["fitted"]["scintillator.scatter_blur"]["std"] > 0
+
+
+def test_user_errors_are_one_line(capsys, tmp_path):
+    assert main(["calibrate", str(SCENARIO), "--edge", str(tmp_path / "missing.tif"),
+                 "--fit", "scintillator.thickness", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("twin: error:")
+    img = tmp_path / "e.tif"
+    from physics.imageio import write_tiff
+    import numpy as np
+    write_tiff(img, np.ones((8, 8), np.float32), pixel_size_um=0.40625)
+    assert main(["calibrate", str(SCENARIO), "--edge", str(img), "--fit", "optics.magnification",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "optics.magnification" in err
+    assert main(["calibrate", str(ROOT / "scenarios" / "optimize_screen.toml"), "--edge", str(img),
+                 "--fit", "scintillator.thickness", "--out", str(tmp_path)]) == 2
+    assert "object.phantom" in capsys.readouterr().err
