@@ -26,6 +26,7 @@ ORDER = [
     "study_geometric_vs_optical.md",
     "study_scintillator.md",
     "study_tomosynthesis.md",
+    "calibrate_optimize.md",
     "benchmarks.md",
 ]
 

@@ -41,7 +41,7 @@ import numpy as np
 from physics import materials
 from physics.camera import SCMOS, bin_to_pixels, expected_adu, sample_adu, poisson_counts
 from physics.focal_spot import FocalSpot, kernel_at_detector
-from physics.optics import Microscope
+from physics.optics import Microscope, supersampling_for
 from physics.projection import path_lengths, transmitted_signal
 from physics.psf import apply_psf, scintillator_optics_psf
 from physics.scintillator import Scintillator
@@ -183,9 +183,14 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
     scint = system.scintillator
     interact = scint.interaction_probability(energies)
     size = psf_size or psf_support(system)
+    na = system.microscope.numerical_aperture
+    # Pupil sampling for this NA (not any NA <= 1): a 30 um cell would otherwise need ~200x
+    # supersampling; a traced NA keeps the NA-independent default.
+    supersample = supersampling_for(system.cell_um, scint.emission_um, max_na=float(na)) \
+        if is_concrete(na) else None
     psf = scintillator_optics_psf(scint, system.microscope, energies, photons_per_cell,
                                   pixel_um=system.cell_um, size=size, n_layers=system.n_depth_layers,
-                                  focus_depth_um=system.focus_depth_um)
+                                  focus_depth_um=system.focus_depth_um, supersample=supersample)
     focal = kernel_at_detector(system.focal_spot, object_height_um=object_plane_um,
                                source_distance_um=source[2], pixel_um=system.cell_um,
                                half_width_px=_focal_half_width(system, object_plane_um, source_um))
