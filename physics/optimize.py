@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
@@ -213,8 +212,3 @@ def grid_values(value: Callable, axes: list[np.ndarray]) -> np.ndarray:
         u = jnp.asarray([axes[k][i] for k, i in enumerate(idx)], jnp.float32)
         out[idx] = float(value(u))
     return out
-
-
-def jit_value_and_grad(fun: Callable):
-    """``jax.jit(jax.value_and_grad(fun))`` and ``jax.jit(fun)``."""
-    return jax.jit(jax.value_and_grad(fun)), jax.jit(fun)

@@ -369,8 +369,8 @@ def write_report(scenario: Scenario, cal: Calibration, out: Path, *, sources: st
             ["chain evaluations", rep.result("evaluations", f.evaluations)],
             ["noise model a (var = a mean + b)", rep.result(("noise", "a"), f.noise[0], digits=3)],
             ["noise model b", rep.result(("noise", "b"), f.noise[1], digits=3)],
-            ["MTF50 measured", rep.result("mtf50_measured", cal.mtf50_measured, "lp/mm")],
-            ["MTF50 of the fitted model", rep.result("mtf50_model", cal.mtf50_model, "lp/mm")]])
+            ["MTF50 measured", rep.result("mtf50_measured", _or_nan(cal.mtf50_measured), "lp/mm")],
+            ["MTF50 of the fitted model", rep.result("mtf50_model", _or_nan(cal.mtf50_model), "lp/mm")]])
         _edge_figures(cal, out)
         rep.add_figure("edge.png", "Measured (dots) and fitted (line) edge spread, line spread and MTF "
                                    "(ISO 12233 slanted-edge analysis of both images).")
@@ -387,6 +387,10 @@ def write_report(scenario: Scenario, cal: Calibration, out: Path, *, sources: st
         rep.add_conclusion(f"{key} = {quantity_text(f['value'], f['unit'], digits=4)} "
                            f"+- {quantity_text(f['std'], f['unit'], digits=2)}.")
     return rep.write(out)[0]
+
+
+def _or_nan(value):
+    return math.nan if value is None else value
 
 
 def _edge_figures(cal: Calibration, out: Path) -> None:

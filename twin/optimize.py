@@ -32,8 +32,6 @@ from twin.scenario import Scenario
 from twin.system import build_system
 from twin.tunable import TUNABLE, View, apply_values, current_value, psf_size_for, quantity_text, tunable
 
-#: Rose criterion (SNR 5) doubled for margin: the default target of ``exposure@W``, as the
-#: scenario schema's geometric.snr_target.
 _OBJECTIVE_RE = re.compile(r"^(mtf50|mtf10)$|^(dqe|snr|exposure)@(.+)$")
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z0-9_.@/ ]+?)\s*(<=|>=)\s*(.+?)\s*$")
 

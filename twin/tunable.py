@@ -8,7 +8,6 @@ through the chain. This is the only place that knows both the scenario key and t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -157,7 +156,3 @@ def quantity_text(value: float, unit: str, *, digits: int = 6) -> str:
     """A scenario-file value: ``"20.3 um"``, or a bare number when dimensionless."""
     text = f"{value:.{digits}g}"
     return f"{text} {unit}" if unit else text
-
-
-def finite_or(value, fallback):
-    return value if value is not None and math.isfinite(value) else fallback
