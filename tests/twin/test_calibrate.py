@@ -122,3 +122,29 @@ def test_user_errors_are_one_line(capsys, tmp_path):
     assert main(["calibrate", str(ROOT / "scenarios" / "optimize_screen.toml"), "--edge", str(img),
                  "--fit", "scintillator.thickness", "--out", str(tmp_path)]) == 2
     assert "object.phantom" in capsys.readouterr().err
+
+
+def test_camera_gain_from_noise_frames(capsys, tmp_path):
+    """--noise: open-beam frames drawn with the chain's flat-frame mean and variance for a gain
+    of 0.6 e-/ADU are fitted back from the scenario's 0.46 e-/ADU."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from physics import chain
+    from physics.calibrate import uniform_frame_moments
+    from physics.imageio import write_tiff
+    from twin.system import build_system
+
+    scenario = load_scenario(SCENARIO)
+    system = chain.with_params(build_system(scenario), roi_shape=(8, 8), camera__gain_e_per_adu=0.6)
+    source = jnp.asarray([0.0, 0.0, scenario["geometry"]["source_distance"]], jnp.float32)
+    mean, var = (float(x) for x in uniform_frame_moments(system, source))
+    frames = np.random.default_rng(3).normal(mean, np.sqrt(var), size=(2, 96, 96)).astype(np.float32)
+    write_tiff(tmp_path / "flats.tif", frames, pixel_size_um=0.40625)
+    capsys.readouterr()
+    assert main(["calibrate", str(SCENARIO), "--noise", str(tmp_path / "flats.tif"), "--fit", "camera.gain",
+                 "--out", str(tmp_path / "out"), "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)["fitted"]["camera.gain"]
+    assert fit["value"] == pytest.approx(0.6, rel=0.02)
+    assert abs(fit["value"] - 0.6) <= 4 * fit["std"]
+    assert load_scenario(tmp_path / "out" / "calibrated.toml")["camera"]["gain"] == pytest.approx(fit["value"])
