@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from physics.imageio import read_json
+from physics.measure.mtf import gaussian_kernel_1d
 
 SUPPORTED_SCALES = (2, 3, 4)
 
@@ -59,14 +60,6 @@ def bicubic_downsample(x, scale: int):
     return jax.image.resize(x, out_shape, method="bicubic", antialias=True)
 
 
-def gaussian_kernel_1d(sigma_px: float) -> jnp.ndarray:
-    """Normalised sampled Gaussian, radius ceil(4 sigma) (truncation error < 1e-4)."""
-    radius = max(1, int(math.ceil(4.0 * sigma_px)))
-    t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
-    k = jnp.exp(-0.5 * (t / sigma_px) ** 2)
-    return k / k.sum()
-
-
 def gaussian_blur(x, sigma_px: float):
     """Separable Gaussian blur with standard deviation ``sigma_px`` in the pixels of ``x``.
 
@@ -79,7 +72,7 @@ def gaussian_blur(x, sigma_px: float):
     x = _check_image(x)
     if sigma_px == 0:
         return x
-    k = gaussian_kernel_1d(sigma_px).astype(x.dtype)
+    k = gaussian_kernel_1d(sigma_px, integrate=False).astype(x.dtype)
     r = (k.shape[0] - 1) // 2
     lead = x.shape[:-2]
     y = x.reshape((-1, 1) + x.shape[-2:])

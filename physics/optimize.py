@@ -74,7 +74,7 @@ def mtf_crossing(system: ImagingSystem, response: ViewResponse, level: float, *,
 def _quanta(system: ImagingSystem, response: ViewResponse):
     """(absorbed, incident) quanta per camera pixel for this view's exposure."""
     absorbed = jnp.sum(response.quanta_weights)
-    interact = system.scintillator.interaction_probability(response.energies_kev)
+    interact = system.detector.interaction_probability(response.energies_kev)
     incident = jnp.sum(response.quanta_weights / jnp.maximum(interact, 1e-30))
     o2 = system.oversample**2
     return absorbed * o2, incident * o2

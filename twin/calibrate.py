@@ -265,7 +265,7 @@ def _collect(fitted, fit: FitResult, keys) -> None:
 
 def _mtf50(image, pixel_um):
     try:
-        return measure_edge(image, pixel_size_um=pixel_um).mtf50_lp_per_mm
+        return measure_edge(image, pixel_size_um=pixel_um, strict=False).mtf50_lp_per_mm
     except ValueError:
         return None
 
@@ -398,8 +398,8 @@ def _or_nan(value):
 
 
 def _edge_figures(cal: Calibration, out: Path) -> None:
-    meas = measure_edge(cal.measured, pixel_size_um=cal.pixel_um)
-    mod = measure_edge(cal.model, pixel_size_um=cal.pixel_um)
+    meas = measure_edge(cal.measured, pixel_size_um=cal.pixel_um, strict=False)
+    mod = measure_edge(cal.model, pixel_size_um=cal.pixel_um, strict=False)
     fig = new_figure(width=10.0, height=3.2)
     axes = fig.subplots(1, 3)
     for ax, attr, label in zip(axes[:2], ("esf", "lsf"), ("ESF", "LSF (1/px)")):

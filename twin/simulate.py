@@ -128,7 +128,7 @@ def describe(setup: Setup, scenario: Scenario, *, transmission=None) -> dict:
     quanta_per_pixel = float(jnp.sum(response.quanta_weights)) * system.oversample**2
     electrons = quanta_per_pixel * float(response.electrons_per_quantum)
     out = {
-        "magnification": {"value": system.microscope.magnification, "unit": ""},
+        "magnification": {"value": system.detector.microscope.magnification, "unit": ""},
         "effective_pixel": {"value": system.pixel_um, "unit": "um"},
         "field_of_view": {"value": [system.roi_shape[0] * system.pixel_um,
                                     system.roi_shape[1] * system.pixel_um], "unit": "um"},

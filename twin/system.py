@@ -16,6 +16,7 @@ import numpy as np
 from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem
+from physics.detector import LensCoupled
 from physics.focal_spot import FocalSpot
 from physics.optics import Microscope, Objective
 from physics.projection import Layer, LayeredObject
@@ -94,11 +95,11 @@ def build_system(scenario: Scenario) -> ImagingSystem:
                    read_noise_e=cam["read_noise"], dark_current_e_per_s=cam["dark_current"],
                    gain_e_per_adu=cam["gain"], offset_adu=cam["offset"], bit_depth=cam["bits"])
     roi = (cam["roi_rows"] or cam["rows"], cam["roi_cols"] or cam["cols"])
-    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, scintillator=scint,
-                         microscope=microscope, camera=camera, exposure_s=acq["exposure"],
-                         roi_shape=roi, oversample=acq["oversample"],
-                         air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"],
-                         scatter_fwhm_um=sc["scatter_blur"])
+    detector = LensCoupled(scintillator=scint, microscope=microscope, camera=camera,
+                           focus_depth_um=sc["focus_depth"], scatter_fwhm_um=sc["scatter_blur"])
+    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, detector=detector,
+                         exposure_s=acq["exposure"], roi_shape=roi, oversample=acq["oversample"],
+                         air_path=scenario["spectrum"]["air_path"])
 
 
 def build_setup(scenario: Scenario) -> Setup:

@@ -63,8 +63,8 @@ def _scintillator_index(scenario: Scenario) -> float:
 
 
 def _set_na(view, v):
-    micro = chain.with_params(view.system.microscope, objective__numerical_aperture=v)
-    return View(chain.with_params(view.system, microscope=micro), view.source_um)
+    return View(chain.with_params(view.system, detector__microscope__objective__numerical_aperture=v),
+                view.source_um)
 
 
 def _set_spot(view, v):
@@ -92,14 +92,14 @@ def _sys(field):
 
 _ZERO = lambda sc: 0.0  # noqa: E731
 TUNABLE = {t.key: t for t in [
-    Tunable("scintillator.thickness", "um", _sys("scintillator__thickness_um"), True, _ZERO, lambda sc: 2000.0),
-    Tunable("scintillator.scatter_blur", "um", _sys("scatter_fwhm_um"), False, _ZERO, lambda sc: 1000.0),
-    Tunable("scintillator.focus_depth", "um", _sys("focus_depth_um"), False, _ZERO,
+    Tunable("scintillator.thickness", "um", _sys("detector__scintillator__thickness_um"), True, _ZERO, lambda sc: 2000.0),
+    Tunable("scintillator.scatter_blur", "um", _sys("detector__scatter_fwhm_um"), False, _ZERO, lambda sc: 1000.0),
+    Tunable("scintillator.focus_depth", "um", _sys("detector__focus_depth_um"), False, _ZERO,
             lambda sc: sc["scintillator"]["thickness"]),
     Tunable("source.focal_spot_size", "um", _set_spot, True, _ZERO, lambda sc: 1e4),
     Tunable("optics.na", "", _set_na, True, _ZERO, lambda sc: min(_scintillator_index(sc), 1.0) * 0.999),
-    Tunable("camera.gain", "", _sys("camera__gain_e_per_adu"), True, _ZERO, lambda sc: 1e4, blur=False),
-    Tunable("camera.read_noise", "", _sys("camera__read_noise_e"), False, _ZERO, lambda sc: 1e3, blur=False),
+    Tunable("camera.gain", "", _sys("detector__camera__gain_e_per_adu"), True, _ZERO, lambda sc: 1e4, blur=False),
+    Tunable("camera.read_noise", "", _sys("detector__camera__read_noise_e"), False, _ZERO, lambda sc: 1e3, blur=False),
     Tunable("acquisition.exposure", "s", _set_exposure, True, _ZERO, lambda sc: 1e6, blur=False),
     Tunable("geometry.source_distance", "um", _set_distance, True,
             lambda sc: sc["object"]["height"], lambda sc: 1e7, blur=False),
@@ -123,7 +123,7 @@ def current_value(scenario: Scenario, key: str, system: ImagingSystem) -> float:
     table, name = key.split(".")
     value = scenario[table][name]
     if value is None and key == "scintillator.focus_depth":
-        return 0.5 * float(system.scintillator.thickness_um)
+        return 0.5 * float(system.detector.scintillator.thickness_um)
     return float(value)
 
 

@@ -10,6 +10,7 @@ from physics import chain
 from physics.calibrate import (Parameter, edge_initial_guess, edge_object, fit_least_squares, frame_moments,
                                model_transmission, uniform_frame_moments)
 from physics.camera import flat_dark_correct
+from physics.detector import LensCoupled
 from physics.projection import Layer, LayeredObject
 from physics.scintillator import Scintillator
 from physics.spectrum import tube_spectrum
@@ -21,14 +22,15 @@ PAD = 6
 def edge_setup():
     # Small and cheap: 24x24 pixels, one field cell per pixel, 8 depth layers.
     spec = tube_spectrum(kvp=50.0, exposure_s=10.0)
-    system = chain.ImagingSystem(spectrum=spec, scintillator=Scintillator("ZnWO4", 12.0), roi_shape=(24, 24),
-                                 oversample=1, n_depth_layers=8)
+    system = chain.ImagingSystem(spectrum=spec, detector=LensCoupled(scintillator=Scintillator("ZnWO4", 12.0),
+                                                                     n_depth_layers=8),
+                                 roi_shape=(24, 24), oversample=1)
     source = np.array([0.0, 0.0, 5e4], dtype=np.float32)
-    psf = chain.psf_support(chain.with_params(system, scintillator__thickness_um=36.0))
+    psf = chain.psf_support(chain.with_params(system, detector__scintillator__thickness_um=36.0))
     shape = (24 + 2 * PAD, 24 + 2 * PAD)
 
     def predict(v):
-        s = chain.with_params(system, scintillator__thickness_um=v["t"])
+        s = chain.with_params(system, detector__scintillator__thickness_um=v["t"])
         obj = edge_object(material="W", thickness_um=50.0, height_um=0.0, angle_deg=v["angle"],
                           offset_um=v["offset"], cell_um=system.cell_um, shape=shape)
         return model_transmission(s, obj, source, psf_size=psf)
@@ -68,7 +70,7 @@ def test_edge_fit_recovers_thickness_and_its_uncertainty_covers_the_error(edge_s
     truth = {"t": 12.0, "angle": 5.0, "offset": 0.3}
     obj = edge_object(material="W", thickness_um=50.0, height_um=0.0, angle_deg=truth["angle"],
                       offset_um=truth["offset"], cell_um=system.cell_um, shape=shape)
-    s = chain.with_params(system, scintillator__thickness_um=truth["t"])
+    s = chain.with_params(system, detector__scintillator__thickness_um=truth["t"])
     response = chain.view_response(s, source, psf_size=psf)
     flat, dark = chain.open_field(s, source, response)
     errors, stds = [], []
@@ -135,8 +137,9 @@ def test_uniform_frame_moments_match_the_sampled_chain():
     """Mean and variance of a flat raw frame from the chain's sampler against the analytic
     cascade (quanta noise shared through the blur, photoelectrons, dark, read, rounding)."""
     spec = tube_spectrum(kvp=50.0, exposure_s=10.0)
-    system = chain.ImagingSystem(spectrum=spec, scintillator=Scintillator("ZnWO4", 10.0), roi_shape=(64, 64),
-                                 oversample=2, n_depth_layers=8)
+    system = chain.ImagingSystem(spectrum=spec, detector=LensCoupled(scintillator=Scintillator("ZnWO4", 10.0),
+                                                                     n_depth_layers=8),
+                                 roi_shape=(64, 64), oversample=2)
     source = np.array([0.0, 0.0, 5e4], dtype=np.float32)
     empty = LayeredObject(("W",), (Layer(0.0, np.zeros((1, 140, 140), np.float32), system.cell_um),))
     response = chain.view_response(system, source)
@@ -154,8 +157,9 @@ def test_uniform_frame_moments_match_the_sampled_chain():
 def test_camera_gain_recovered_from_noise_frames():
     spec = tube_spectrum(kvp=50.0, exposure_s=10.0)
     truth_gain = 0.6
-    system = chain.ImagingSystem(spectrum=spec, roi_shape=(8, 8), oversample=2, n_depth_layers=8)
-    truth = chain.with_params(system, camera__gain_e_per_adu=truth_gain)
+    system = chain.ImagingSystem(spectrum=spec, detector=LensCoupled(n_depth_layers=8), roi_shape=(8, 8),
+                                 oversample=2)
+    truth = chain.with_params(system, detector__camera__gain_e_per_adu=truth_gain)
     source = np.array([0.0, 0.0, 5e4], dtype=np.float32)
     m, v = uniform_frame_moments(truth, source)
     n = 20000
@@ -163,7 +167,7 @@ def test_camera_gain_recovered_from_noise_frames():
     sigma = np.array([np.sqrt(float(v) / n), float(v) * np.sqrt(2.0 / n)])
 
     def predict(values):
-        s = chain.with_params(system, camera__gain_e_per_adu=values["camera.gain"])
+        s = chain.with_params(system, detector__camera__gain_e_per_adu=values["camera.gain"])
         return jnp.stack(uniform_frame_moments(s, source))
 
     fit = fit_least_squares(predict, observed, [Parameter("camera.gain", 0.46, 0.01, 10.0, log=True)],

@@ -136,7 +136,7 @@ def test_camera_gain_from_noise_frames(capsys, tmp_path):
     from twin.system import build_system
 
     scenario = load_scenario(SCENARIO)
-    system = chain.with_params(build_system(scenario), roi_shape=(8, 8), camera__gain_e_per_adu=0.6)
+    system = chain.with_params(build_system(scenario), roi_shape=(8, 8), detector__camera__gain_e_per_adu=0.6)
     source = jnp.asarray([0.0, 0.0, scenario["geometry"]["source_distance"]], jnp.float32)
     mean, var = (float(x) for x in uniform_frame_moments(system, source))
     frames = np.random.default_rng(3).normal(mean, np.sqrt(var), size=(2, 96, 96)).astype(np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers) -> None:
@@ -29,6 +30,9 @@ def add_parser(subparsers) -> None:
                       help="pixel size with unit (default: from the TIFF metadata)")
     edge.add_argument("--roi", default=None, metavar="x0,y0,x1,y1",
                       help="region with one edge (x = column; x1, y1 exclusive)")
+    edge.add_argument("--force", action="store_true",
+                      help="return a result the quality checks refuse (poor ESF fit, small dynamic "
+                           "range, clipped/photon-starved half), flagged, instead of an error")
     edge.set_defaults(handler=run)
 
     noise = sub.add_parser("noise", help="background noise by a Gaussian fit of the histogram",
@@ -63,8 +67,10 @@ def run(args) -> int:
         from physics.measure.edge import measure_edge
 
         roi = parse_roi(args.roi) if args.roi else None
-        result = measure_edge(image, pixel_size_um=pixel, roi=roi).to_json()
+        result = measure_edge(image, pixel_size_um=pixel, roi=roi, strict=not args.force).to_json()
         title = "slanted edge (ISO 12233)"
+        for message in result["quality"]["refusals"] + result["quality"]["flags"]:
+            print(f"twin: warning: {args.image}: {message}", file=sys.stderr)
     elif kind == "noise":
         from physics.measure.noise import measure_noise
 

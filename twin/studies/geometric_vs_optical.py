@@ -443,14 +443,14 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     freqs = np.unique(np.concatenate([np.linspace(0.0, f_max, N_FREQ), np.geomspace(1e-3 * f_max, f_max, N_FREQ)]))
 
     psf = np.asarray(response.psf, float)
-    airy = np.asarray(airy_psf(system.microscope.numerical_aperture, system.scintillator.emission_um,
+    airy = np.asarray(airy_psf(system.detector.microscope.numerical_aperture, system.detector.scintillator.emission_um,
                                pixel_um=system.cell_um, size=psf.shape[0]), float)
     opt_parts = {"focal_spot": penumbra_mtf(spot, opt, freqs),
                  "scintillator_optics": lsf_mtf(psf.sum(axis=0), cell_obj, freqs),
                  "pixel": np.sinc(freqs * opt.object_pixel_um)}
     airy_mtf = lsf_mtf(airy.sum(axis=0), cell_obj, freqs)
     incident_o, absorbed_o = detector_flux(system.spectrum, distance_um=opt.source_detector_um,
-                                           pixel_um=opt.detector_pixel_um, screen=system.scintillator,
+                                           pixel_um=opt.detector_pixel_um, screen=system.detector.scintillator,
                                            air_path=scenario["spectrum"]["air_path"])
     gain = float(response.electrons_per_quantum)
     cam = scenario["camera"]

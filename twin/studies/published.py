@@ -168,7 +168,8 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
     edge_slice = edge_slices[_nearest(edge_heights, setup.focus_plane_um)]
     rows, cols = edge_slice.shape
     roi = (cols // 5, rows // 5, cols - cols // 5, rows - rows // 5)  # clear of truncation at the borders
-    edge = measure_edge(edge_slice, pixel_size_um=pixel, roi=roi)
+    # strict=False: a slice's edge the checks would refuse is kept, its reasons in edge.json[quality]
+    edge = measure_edge(edge_slice, pixel_size_um=pixel, roi=roi, strict=False)
     write_tiff(work / "edge_slice.tif", edge_slice, pixel_size_um=pixel)
     write_json(work / "edge.json", edge.to_json())
     # 3. noise of the chart slice background

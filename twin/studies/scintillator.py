@@ -106,13 +106,14 @@ def compute_point(raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict
 
     scenario = parse_scenario(raw).with_values(point)
     system = build_system(scenario)
-    scint = system.scintillator
-    na = float(system.microscope.numerical_aperture)
+    scint = system.detector.scintillator
+    na = float(system.detector.microscope.numerical_aperture)
     thickness = float(scint.thickness_um)
     n_index, wavelength = float(scint.refractive_index), float(scint.emission_um)
     oversample = max(system.oversample, supersampling_for(system.pixel_um, wavelength, max_na=na))
-    layers = system.n_depth_layers if quick else depth_layers(thickness, na, n_index, wavelength)
-    system = dataclasses.replace(system, oversample=oversample, n_depth_layers=layers)
+    layers = system.detector.n_depth_layers if quick else depth_layers(thickness, na, n_index, wavelength)
+    system = dataclasses.replace(system, oversample=oversample,
+                                 detector=dataclasses.replace(system.detector, n_depth_layers=layers))
     source = (0.0, 0.0, scenario["geometry"]["source_distance"])
     response = view_response(system, source, object_plane_um=0.0, psf_size=psf_support(system))
     cell = system.cell_um
