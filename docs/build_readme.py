@@ -28,6 +28,7 @@ ORDER = [
     "study_tomosynthesis.md",
     "study_kvp_and_filtration.md",
     "robustness.md",
+    "calibrate_optimize.md",
     "benchmarks.md",
 ]
 

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 
 from physics.camera import SCMOS
 from physics.measure.mtf import FWHM_PER_SIGMA, dqe0_poisson_gain, gaussian_kernel_2d
-from physics.optics import Microscope
+from physics.optics import Microscope, supersampling_for
 from physics.psf import scintillator_optics_psf
 from physics.scintillator import Scintillator
 from physics.tracing import is_concrete
@@ -160,10 +160,15 @@ class LensCoupled(Detector):
     def psf(self, energies_kev, photons, *, cell_um, size=None):
         """Depth-integrated scintillator-optics PSF, convolved with the scatter Gaussian if any."""
         size = size or self.psf_support(cell_um)
+        na = self.microscope.numerical_aperture
+        # Pupil sampling for this NA (not any NA <= 1): a 30 um cell would otherwise need ~200x
+        # supersampling; a traced NA keeps the NA-independent default.
+        supersample = supersampling_for(cell_um, self.scintillator.emission_um, max_na=float(na)) \
+            if is_concrete(na) else None
         psf = scintillator_optics_psf(self.scintillator, self.microscope, energies_kev, photons,
                                       pixel_um=cell_um, size=size, n_layers=self.n_depth_layers,
-                                      focus_depth_um=self.focus_depth_um)
-        if self.scatter_fwhm_um:
+                                      focus_depth_um=self.focus_depth_um, supersample=supersample)
+        if not is_concrete(self.scatter_fwhm_um) or self.scatter_fwhm_um:  # traced: fitted, keep it
             psf = combine_kernels(psf, gaussian_kernel_2d(self.scatter_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um,
                                                           half_width=size // 2, integrate=True))
         return psf

@@ -26,6 +26,8 @@ COMMANDS = {
     "enhance": "enhance",
     "evaluate": "evaluate",
     "run": "run",
+    "calibrate": "calibrate",
+    "optimize": "optimize",
 }
 
 ISSUES_URL = "https://github.com/xray-lens-twin/xray-lens-twin/issues"

@@ -98,6 +98,7 @@ class Scenario:
         """
         raw = copy.deepcopy(self.raw)
         sweep = raw.pop("sweep", None)
+        raw.pop("calibration", None)  # changed values are no longer the calibrated ones
         if keep_sweep and sweep is not None:
             raw["sweep"] = sweep
         for path, value in overrides.items():
@@ -174,10 +175,10 @@ def parse_scenario(data: dict, *, path: Path | None = None, allow_sweep: bool = 
     """Validate a scenario given as a dict (parsed TOML)."""
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a table of tables")
-    unknown = set(data) - set(SCHEMA) - {"sweep"}
+    unknown = set(data) - set(SCHEMA) - {"sweep", "calibration"}
     for table in sorted(unknown):
-        raise ScenarioError(f"[{table}]: unknown table{_suggest(table, list(SCHEMA) + ['sweep'])}; "
-                            f"known tables: {', '.join(SCHEMA)}, sweep")
+        raise ScenarioError(f"[{table}]: unknown table{_suggest(table, list(SCHEMA) + ['sweep', 'calibration'])}; "
+                            f"known tables: {', '.join(SCHEMA)}, sweep, calibration")
     values: dict = {}
     raw: dict = {}
     for table, fields in SCHEMA.items():
@@ -195,6 +196,8 @@ def parse_scenario(data: dict, *, path: Path | None = None, allow_sweep: bool = 
             raw[table][key] = copy.deepcopy(value)
             values[table][key] = convert_value(f"{table}.{key}", value, spec)
     _check_cross_constraints(values)
+    if "calibration" in data:
+        raw["calibration"] = _check_calibration(data["calibration"])
     sweep = ()
     if "sweep" in data:
         if not allow_sweep:
@@ -334,6 +337,37 @@ def _check_cross_constraints(values: dict) -> None:
             f"object.height: {height:g} um puts the object at or beyond the source "
             f"(geometry.source_distance = {values['geometry']['source_distance']:g} um)"
         )
+
+
+#: Entries of [calibration] besides the per-key tables (written by ``twin calibrate``).
+CALIBRATION_FIELDS = {"data": str, "chi2_per_dof": (int, float), "mtf50_measured": str, "mtf50_model": str}
+
+
+def _check_calibration(table: Any) -> dict:
+    """``[calibration]``: provenance of calibrated values (``twin calibrate``), not used to simulate.
+
+    ``data``, ``chi2_per_dof``, ``mtf50_measured``/``mtf50_model`` and one table per
+    fitted key, ``[calibration."table.key"]`` with ``std`` (a quantity in the key's
+    unit) and ``correlation`` (``{"other.key" = r}``).
+    """
+    if not isinstance(table, dict):
+        raise ScenarioError(f"[calibration] must be a table, got {table!r}")
+    for name, value in table.items():
+        if name in CALIBRATION_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, CALIBRATION_FIELDS[name]):
+                raise ScenarioError(f"calibration.{name}: unexpected value {value!r}")
+            continue
+        t, k = _split_path(name, where="calibration")
+        if not isinstance(value, dict) or "std" not in value or set(value) - {"std", "correlation"}:
+            raise ScenarioError(f"calibration.{name}: expected a table with std (and correlation), got {value!r}")
+        convert_value(f"calibration.{name}.std", value["std"], SCHEMA[t][k])
+        corr = value.get("correlation", {})
+        if not isinstance(corr, dict) or not all(
+                isinstance(r, (int, float)) and not isinstance(r, bool) and -1.0 <= r <= 1.0 for r in corr.values()):
+            raise ScenarioError(f"calibration.{name}.correlation: expected {{\"table.key\" = r}} with -1 <= r <= 1")
+        for other in corr:
+            _split_path(other, where=f"calibration.{name}.correlation")
+    return copy.deepcopy(table)
 
 
 def _parse_sweep(sweep: Any, raw: dict) -> tuple[SweepAxis, ...]:
