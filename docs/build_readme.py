@@ -27,8 +27,8 @@ ORDER = [
     "study_scintillator.md",
     "study_tomosynthesis.md",
     "study_kvp_and_filtration.md",
-    "robustness.md",
     "calibrate_optimize.md",
+    "robustness.md",
     "benchmarks.md",
 ]
 
