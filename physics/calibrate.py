@@ -46,6 +46,7 @@ from scipy.signal import fftconvolve
 from physics import chain
 from physics.camera import expected_adu, flat_dark_correct
 from physics.chain import ImagingSystem
+from physics.errors import InputFileError
 from physics.phantoms import edge_coverage
 from physics.projection import Layer, LayeredObject
 
@@ -193,7 +194,7 @@ def fit_least_squares(predict: Callable[[dict], jax.Array], measured, parameters
     """
     measured = np.asarray(measured, dtype=np.float64)
     if not np.all(np.isfinite(measured)):
-        raise ValueError("measured: contains NaN or inf")
+        raise InputFileError("measured: contains NaN or inf")
     if not parameters:
         raise ValueError("parameters: nothing to fit")
     names = [p.name for p in parameters]
@@ -525,11 +526,11 @@ def frame_moments(frames, *, border: int = 0) -> tuple[float, float, int]:
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3:
-        raise ValueError(f"noise frames: expected (rows, cols) or (frames, rows, cols), got shape {a.shape}")
+        raise InputFileError(f"noise frames: expected (rows, cols) or (frames, rows, cols), got shape {a.shape}")
     if border:
         a = a[:, border:-border, border:-border]
     if a.shape[1] * a.shape[2] < 16:
-        raise ValueError(f"noise frames: {a.shape[1]}x{a.shape[2]} pixels are too few for a variance")
+        raise InputFileError(f"noise frames: {a.shape[1]}x{a.shape[2]} pixels are too few for a variance")
     mean = float(a.mean())
     if a.shape[0] >= 2:
         diff = a[1:] - a[:-1]
@@ -551,7 +552,7 @@ def edge_initial_guess(image, *, pixel_um: float) -> tuple[float, float]:
     """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2 or min(img.shape) < 4:
-        raise ValueError(f"edge image: expected a 2D image of at least 4x4 pixels, got shape {img.shape}")
+        raise InputFileError(f"edge image: expected a 2D image of at least 4x4 pixels, got shape {img.shape}")
     gy, gx = np.gradient(img)
     angle = math.atan2(-float(gy.sum()), -float(gx.sum()))
     rows, cols = img.shape

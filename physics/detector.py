@@ -47,6 +47,9 @@ from physics.psf import scintillator_optics_psf
 from physics.scintillator import Scintillator
 from physics.tracing import is_concrete
 
+#: Above this many pupil sub-samples per cell the NA-specific sampling is used (cost).
+MAX_DEFAULT_SUPERSAMPLING = 32
+
 __all__ = ["Detector", "LensCoupled", "FlatPanel", "Photoconductor", "combine_kernels",
            "FLAT_PANEL_READOUT"]
 
@@ -160,11 +163,7 @@ class LensCoupled(Detector):
     def psf(self, energies_kev, photons, *, cell_um, size=None):
         """Depth-integrated scintillator-optics PSF, convolved with the scatter Gaussian if any."""
         size = size or self.psf_support(cell_um)
-        na = self.microscope.numerical_aperture
-        # Pupil sampling for this NA (not any NA <= 1): a 30 um cell would otherwise need ~200x
-        # supersampling; a traced NA keeps the NA-independent default.
-        supersample = supersampling_for(cell_um, self.scintillator.emission_um, max_na=float(na)) \
-            if is_concrete(na) else None
+        supersample = self._supersampling(cell_um)
         psf = scintillator_optics_psf(self.scintillator, self.microscope, energies_kev, photons,
                                       pixel_um=cell_um, size=size, n_layers=self.n_depth_layers,
                                       focus_depth_um=self.focus_depth_um, supersample=supersample)
@@ -172,6 +171,18 @@ class LensCoupled(Detector):
             psf = combine_kernels(psf, gaussian_kernel_2d(self.scatter_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um,
                                                           half_width=size // 2, integrate=True))
         return psf
+
+    def _supersampling(self, cell_um) -> int | None:
+        """Pupil sub-samples per cell: the NA-independent default (the band limit of any
+        NA <= 1, what every study was validated with) unless that exceeds
+        :data:`MAX_DEFAULT_SUPERSAMPLING` (coarse cells, e.g. a 30 um calibration pixel would
+        need ~240x per side); then the band limit of this objective's NA, which on such cells
+        (far wider than the PSF) changes nothing but the cost."""
+        wavelength = self.scintillator.emission_um
+        if supersampling_for(cell_um, wavelength) <= MAX_DEFAULT_SUPERSAMPLING:
+            return None
+        na = self.microscope.numerical_aperture
+        return supersampling_for(cell_um, wavelength, max_na=float(na)) if is_concrete(na) else None
 
 
 # --------------------------------------------------------------------------- flat panel

@@ -21,6 +21,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from physics.errors import InputFileError, OptionError
 from physics.calibrate import (FitResult, Parameter, edge_initial_guess, edge_object, fit_least_squares,
                                frame_moments, model_transmission, uniform_frame_moments)
 from physics.camera import flat_dark_correct
@@ -81,10 +82,10 @@ def read_frame(path, *, option: str, view: int | None = None) -> tuple[np.ndarra
     if data.ndim == 3:
         k = data.shape[0] // 2 if view is None else view
         if not 0 <= k < data.shape[0]:
-            raise ValueError(f"{path}: view {k} is outside the {data.shape[0]} frames of {option}")
+            raise InputFileError(f"{path}: view {k} is outside the {data.shape[0]} frames of {option}")
         data = data[k]
     if data.ndim != 2:
-        raise ValueError(f"{path}: {option} must be a 2D frame or a stack of frames, got shape {data.shape}")
+        raise InputFileError(f"{path}: {option} must be a 2D frame or a stack of frames, got shape {data.shape}")
     return data.astype(np.float64), img.pixel_size_um
 
 
@@ -108,15 +109,15 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         Pixel size stated by the edge file, checked against the scenario's.
     """
     if not keys:
-        raise ValueError("--fit: name at least one key")
+        raise OptionError("--fit: name at least one key")
     for key in keys:
         tunable(key, option="--fit")
     noise_keys = [k for k in keys if k in NOISE_KEYS]
     edge_keys = [k for k in keys if k not in NOISE_KEYS]
     if edge_keys and edge is None:
-        raise ValueError(f"--edge: needed to fit {', '.join(edge_keys)}")
+        raise OptionError(f"--edge: needed to fit {', '.join(edge_keys)}")
     if noise_keys and noise is None and noise_dark is None:
-        raise ValueError(f"--noise: needed to fit {', '.join(noise_keys)}")
+        raise OptionError(f"--noise: needed to fit {', '.join(noise_keys)}")
     fitted, warnings = {}, []
     edge_fit = noise_fit = None
     measured = model = None
@@ -128,7 +129,7 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         system = build_system(scenario)
         pixel = system.pixel_um
         if edge_pixel_um is not None and abs(edge_pixel_um / pixel - 1) > 0.01:
-            raise ValueError(f"--edge: the file's pixel size {edge_pixel_um:g} um differs from the "
+            raise OptionError(f"--edge: the file's pixel size {edge_pixel_um:g} um differs from the "
                              f"scenario's {pixel:g} um (camera.pixel / magnification)")
         edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback)
         model = edge_fit.model
@@ -158,11 +159,11 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
 def _edge_transmission(edge, flat, dark) -> np.ndarray:
     edge = np.asarray(edge, dtype=np.float64)
     if (flat is None) != (dark is None):
-        raise ValueError("--flat/--dark: give both or neither")
+        raise OptionError("--flat/--dark: give both or neither")
     if flat is None:
         return edge
     if not (edge.shape == np.shape(flat) == np.shape(dark)):
-        raise ValueError(f"--edge/--flat/--dark: shapes differ ({edge.shape}, {np.shape(flat)}, "
+        raise OptionError(f"--edge/--flat/--dark: shapes differ ({edge.shape}, {np.shape(flat)}, "
                          f"{np.shape(dark)})")
     return np.asarray(flat_dark_correct(edge, flat=flat, dark=dark), dtype=np.float64)
 
@@ -171,7 +172,7 @@ def _with_roi(scenario: Scenario, shape) -> Scenario:
     rows, cols = shape
     cam = scenario["camera"]
     if rows > cam["rows"] or cols > cam["cols"]:
-        raise ValueError(f"--edge: a {rows}x{cols} image is larger than the scenario's "
+        raise OptionError(f"--edge: a {rows}x{cols} image is larger than the scenario's "
                          f"{cam['rows']}x{cam['cols']} sensor")
     return scenario.with_values({"camera.roi_rows": int(rows), "camera.roi_cols": int(cols)})
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physics.errors import OptionError
 from physics import chain
 from physics.calibrate import edge_object, model_transmission
 from physics.measure.edge import measure_edge
@@ -59,7 +60,7 @@ def parse_frequency(text: str, *, option: str) -> float:
 def parse_objective(text: str) -> Objective:
     m = _OBJECTIVE_RE.match(text.strip().lower())
     if not m:
-        raise ValueError(f"--objective {text}: expected mtf50, mtf10, dqe@F (e.g. dqe@500lp/mm), snr@W or "
+        raise OptionError(f"--objective {text}: expected mtf50, mtf10, dqe@F (e.g. dqe@500lp/mm), snr@W or "
                          "exposure@W (e.g. snr@1um)")
     if m.group(1):
         return Objective(text, m.group(1), None, "lp/mm", True)
@@ -67,32 +68,32 @@ def parse_objective(text: str) -> Objective:
     if kind == "dqe":
         f = parse_frequency(arg, option=f"--objective {text}")
         if not f > 0:
-            raise ValueError(f"--objective {text}: the frequency must be > 0")
+            raise OptionError(f"--objective {text}: the frequency must be > 0")
         return Objective(text, kind, f, "", True)
     width = to_float(arg, "um", key=f"--objective {text}", min_value=0.0)
     if not width > 0:
-        raise ValueError(f"--objective {text}: the line width must be > 0")
+        raise OptionError(f"--objective {text}: the line width must be > 0")
     return Objective(text, kind, width, "" if kind == "snr" else "s", kind == "snr")
 
 
 def parse_vary(items: list[str]) -> dict[str, tuple[float, float]]:
     """``["scintillator.thickness=1 um:40 um", ...]`` -> ``{key: (lo, hi)}`` in internal units."""
     if not items:
-        raise ValueError("--vary: give at least one KEY=LO:HI")
+        raise OptionError("--vary: give at least one KEY=LO:HI")
     out = {}
     for item in items:
         key, sep, rng = item.partition("=")
         key = key.strip()
         lo_text, sep2, hi_text = rng.partition(":")
         if not sep or not sep2:
-            raise ValueError(f"--vary {item}: expected KEY=LO:HI, e.g. scintillator.thickness=1um:40um")
+            raise OptionError(f"--vary {item}: expected KEY=LO:HI, e.g. scintillator.thickness=1um:40um")
         t = tunable(key, option="--vary")
         lo = to_float(lo_text.strip(), t.unit or "", key=f"--vary {key}")
         hi = to_float(hi_text.strip(), t.unit or "", key=f"--vary {key}")
         if not lo <= hi:
-            raise ValueError(f"--vary {item}: LO must not exceed HI")
+            raise OptionError(f"--vary {item}: LO must not exceed HI")
         if key in out:
-            raise ValueError(f"--vary {key}: given twice")
+            raise OptionError(f"--vary {key}: given twice")
         out[key] = (lo, hi)
     return out
 
@@ -119,7 +120,7 @@ def parse_constraints(items: list[str], scenario: Scenario, ranges: dict) -> tup
     for item in items:
         m = _CONSTRAINT_RE.match(item)
         if not m:
-            raise ValueError(f"--constraint {item}: expected NAME<=VALUE or NAME>=VALUE, e.g. exposure<=10s")
+            raise OptionError(f"--constraint {item}: expected NAME<=VALUE or NAME>=VALUE, e.g. exposure<=10s")
         name, op, value_text = _resolve_name(m.group(1)), m.group(2), m.group(3)
         if name in TUNABLE:
             t = TUNABLE[name]
@@ -128,12 +129,12 @@ def parse_constraints(items: list[str], scenario: Scenario, ranges: dict) -> tup
                 lo, hi = ranges[name]
                 lo, hi = (lo, min(hi, bound)) if op == "<=" else (max(lo, bound), hi)
                 if lo > hi:
-                    raise ValueError(f"--constraint {item}: excludes the whole --vary range of {name}")
+                    raise OptionError(f"--constraint {item}: excludes the whole --vary range of {name}")
                 ranges[name] = (lo, hi)
             else:
                 value = current_value(scenario, name, build_system(scenario))
                 if (op == "<=" and value > bound) or (op == ">=" and value < bound):
-                    raise ValueError(f"--constraint {item}: the scenario's fixed {name} = "
+                    raise OptionError(f"--constraint {item}: the scenario's fixed {name} = "
                                      f"{quantity_text(value, t.unit)} violates it; vary it or change the scenario")
         else:
             obj = parse_objective(name)
@@ -155,7 +156,7 @@ class Design:
         for k, (lo, hi) in ranges.items():
             t = TUNABLE[k]
             if lo < t.lower(scenario) or hi > t.upper(scenario) or (t.log and lo <= 0):
-                raise ValueError(f"--vary {k}: {quantity_text(lo, t.unit)}:{quantity_text(hi, t.unit)} leaves "
+                raise OptionError(f"--vary {k}: {quantity_text(lo, t.unit)}:{quantity_text(hi, t.unit)} leaves "
                                  f"the physical range ({quantity_text(t.lower(scenario), t.unit)}, "
                                  f"{quantity_text(t.upper(scenario), t.unit)}]")
         self.log = {k: TUNABLE[k].log and ranges[k][1] / ranges[k][0] >= 10.0 for k in self.keys}

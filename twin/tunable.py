@@ -13,6 +13,7 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from physics.errors import OptionError
 from physics import chain
 from physics.chain import ImagingSystem
 from twin.scenario import Scenario
@@ -112,7 +113,7 @@ NOISE_KEYS = ("camera.gain", "camera.read_noise")
 def tunable(key: str, *, option: str) -> Tunable:
     """The :class:`Tunable` for ``key``; a ValueError naming ``option`` otherwise."""
     if key not in TUNABLE:
-        raise ValueError(f"{option} {key}: not a continuous parameter that can be fitted or varied; "
+        raise OptionError(f"{option} {key}: not a continuous parameter that can be fitted or varied; "
                          f"choose from {', '.join(TUNABLE)}")
     return TUNABLE[key]
 

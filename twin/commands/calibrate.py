@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from physics.errors import InputFileError, OptionError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -62,7 +64,7 @@ def run(args) -> int:
             roi = parse_roi(args.roi)
             edge, flat, dark = (None if a is None else crop(a, roi, name="--roi") for a in (edge, flat, dark))
     elif args.flat or args.dark or args.roi:
-        raise ValueError("--flat/--dark/--roi: only with --edge")
+        raise OptionError("--flat/--dark/--roi: only with --edge")
     if args.noise:
         noise = _frames(args.noise, "--noise")
         sources.append(Path(args.noise).name)
@@ -87,5 +89,5 @@ def _frames(path, option):
 
     data = np.asarray(read_tiff(path).data, dtype=np.float64)
     if data.ndim not in (2, 3):
-        raise ValueError(f"{path}: {option} must be a frame or a stack of frames, got shape {data.shape}")
+        raise InputFileError(f"{path}: {option} must be a frame or a stack of frames, got shape {data.shape}")
     return data

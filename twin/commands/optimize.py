@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from physics.errors import OptionError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -45,7 +47,7 @@ def run(args) -> int:
     if overrides:
         scenario = scenario.with_values(overrides)
     if args.grid is not None and args.grid < 2:
-        raise ValueError(f"--grid: {args.grid} must be >= 2")
+        raise OptionError(f"--grid: {args.grid} must be >= 2")
     opt = optimize(scenario, vary=parse_vary(args.vary), objective=args.objective,
                    constraints=args.constraint, grid=args.grid)
     out = Path(args.out)
