@@ -2,12 +2,18 @@
 
 Format (safe, no pickle): the state is an ``.npz`` of named arrays (parameters,
 optimiser state, RNG key, step), loaded with ``allow_pickle=False``; the JSON holds
-the model configuration, scale, degradation parameters, training settings and the
-name of the current state file. Writing is atomic: the new state file is written under
+the model configuration, scale, the conditioning (inputs, units, encoding, trained
+ranges, default blur), the intensity normalisation, training settings and the name of
+the current state file. Writing is atomic: the new state file is written under
 a temporary name and renamed, then ``checkpoint.json`` (the commit point) is replaced
 atomically, then the previous state file is removed. A killed run therefore always
 leaves a consistent checkpoint. Loading needs no flags: everything needed to rebuild
 the model is in the JSON.
+
+Format version 2 (issue 8) is the degradation-conditioned network. Version 1
+checkpoints (a network for one fixed degradation, without conditioning inputs) are
+refused with a message saying so: their first layer has another shape and they carry
+no trained range, so loading them would need a second inference path.
 """
 
 from __future__ import annotations
@@ -23,11 +29,20 @@ from flax import nnx
 
 from physics.imageio import ImageFileError, atomic_path, read_json, write_json
 
-from .degrade import Degradation
-from .model import ModelConfig, VDSRTransposed, create_model
+from .degrade import DegradationRange
+from .model import CONDITIONING_ENCODING, ModelConfig, VDSRTransposed, create_model
 
 FORMAT = "xray-lens-twin/learn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Blur sigma (LR px) :func:`learn.enhance` assumes when none is given: the product's
+#: nominal X-ray LSF (the shipped scenarios' measured edge sigma is ~1 LR px).
+DEFAULT_BLUR_SIGMA_PX = 1.0
+#: How images are normalised before the network, and the units of the noise input.
+NORMALISATION = ("each slice: (x - lo) / (hi - lo), lo/hi = its 0.5th/99.5th percentiles "
+                 "(physics.measure.noise.normalization_range); noise_sigma is in these units, "
+                 "i.e. measured on the normalised LR slice")
+CONDITIONING_UNITS = {"blur_sigma_px": "LR (input) pixels, Gaussian sigma",
+                      "noise_sigma": "normalised intensity units (see normalisation)"}
 
 
 @dataclass
@@ -39,8 +54,11 @@ class Checkpoint:
     model : VDSRTransposed
         The network with its trained parameters.
     config : ModelConfig
-    degradation : Degradation
-        The degradation the model was trained for (its ``scale`` equals ``config.scale``).
+    trained_range : DegradationRange
+        Blur and noise ranges the model was trained over (its ``scale`` equals
+        ``config.scale``).
+    default_blur_sigma_px : float
+        Blur sigma (LR px) assumed when the caller gives none.
     step : int
         Training steps done.
     info : dict
@@ -52,7 +70,8 @@ class Checkpoint:
 
     model: VDSRTransposed
     config: ModelConfig
-    degradation: Degradation
+    trained_range: DegradationRange
+    default_blur_sigma_px: float
     step: int
     info: dict
     arrays: dict = field(repr=False)
@@ -85,7 +104,8 @@ def unflatten(template, arrays: dict, prefix: str):
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, step: int,
+def save_checkpoint(folder, *, model: VDSRTransposed, trained_range: DegradationRange,
+                    step: int, default_blur_sigma_px: float = DEFAULT_BLUR_SIGMA_PX,
                     arrays: dict | None = None, info: dict | None = None) -> Path:
     """Write a checkpoint folder atomically (see module docstring).
 
@@ -93,9 +113,9 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if degradation.scale != model.config.scale:
+    if trained_range.scale != model.config.scale:
         raise ValueError(f"scale: model scale {model.config.scale} != degradation scale "
-                         f"{degradation.scale}")
+                         f"{trained_range.scale}")
     params = nnx.state(model, nnx.Param)
     payload = {**flatten(nnx.to_pure_dict(params), "params"), **(arrays or {})}
     state_name = f"state-{int(step):08d}.npz"
@@ -107,7 +127,10 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
     write_json(json_path, {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(), "scale": model.config.scale,
-        "degradation": degradation.to_dict(), "step": int(step), "state_file": state_name,
+        "conditioning": {"inputs": CONDITIONING_UNITS, "encoding": CONDITIONING_ENCODING,
+                         "trained_range": trained_range.to_dict(),
+                         "default_blur_sigma_px": float(default_blur_sigma_px)},
+        "normalisation": NORMALISATION, "step": int(step), "state_file": state_name,
         **(info or {}),
     })
     if old and old != state_name:
@@ -123,11 +146,19 @@ def load_checkpoint(path) -> Checkpoint:
     if not json_path.is_file():
         raise ImageFileError(f"{path}: not a checkpoint (no checkpoint.json)")
     info = read_json(json_path)
+    if info.get("format") == FORMAT and info.get("format_version") == 1:
+        raise ImageFileError(f"{json_path}: format version 1 (a network for one fixed "
+                             f"degradation, without blur/noise inputs) is no longer supported; "
+                             f"train a conditioned one with `twin train`")
     if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
         raise ImageFileError(f"{json_path}: unknown checkpoint format "
                              f"{info.get('format')!r} v{info.get('format_version')!r}")
     config = ModelConfig.from_dict(info["model"])
-    degradation = Degradation.from_dict(info["degradation"])
+    cond = info["conditioning"]
+    if cond.get("encoding") != CONDITIONING_ENCODING:
+        raise ImageFileError(f"{json_path}: conditioning encoding {cond.get('encoding')!r} "
+                             f"is not this code's {CONDITIONING_ENCODING!r}")
+    trained_range = DegradationRange.from_dict(cond["trained_range"])
     state_path = folder / info["state_file"]
     if not state_path.is_file():
         raise ImageFileError(f"{state_path}: state file named in checkpoint.json is missing")
@@ -141,8 +172,9 @@ def load_checkpoint(path) -> Checkpoint:
     restored = unflatten(nnx.to_pure_dict(params), arrays, "params")
     nnx.replace_by_pure_dict(params, restored)
     nnx.update(model, params)
-    return Checkpoint(model=model, config=config, degradation=degradation, step=int(info["step"]),
-                      info=info, arrays=arrays, path=folder)
+    return Checkpoint(model=model, config=config, trained_range=trained_range,
+                      default_blur_sigma_px=float(cond["default_blur_sigma_px"]),
+                      step=int(info["step"]), info=info, arrays=arrays, path=folder)
 
 
 def default_checkpoint_path() -> Path:

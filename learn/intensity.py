@@ -38,6 +38,23 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
 
     RGB(A) is converted to grey with the ITU-R BT.601 luma weights (0.299, 0.587, 0.114).
     """
+    data = read_raw(path)
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = data[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if data.ndim != 2:
+        raise ImageFileError(f"{path}: expected a 2D grey or RGB image, got shape {data.shape}")
+    return data.astype(np.float32)
+
+
+def read_unit_grey(path: str | os.PathLike) -> np.ndarray:
+    """:func:`read_grey` in 0..1 units: integer images divided by their dtype's maximum."""
+    raw = read_raw(path)
+    full = np.iinfo(raw.dtype).max if np.issubdtype(raw.dtype, np.integer) else 1.0
+    return (read_grey(path) / np.float32(full)).astype(np.float32)
+
+
+def read_raw(path: str | os.PathLike) -> np.ndarray:
+    """The pixels of a TIFF or PNG as stored (dtype and channels kept)."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: file not found")
@@ -54,12 +71,7 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
             raise ImageFileError(f"{path}: not a readable PNG ({exc})") from None
     else:
         raise ImageFileError(f"{path}: unsupported image type {suffix!r}; use {IMAGE_SUFFIXES}")
-    data = np.asarray(data)
-    if data.ndim == 3 and data.shape[-1] in (3, 4):
-        data = data[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    if data.ndim != 2:
-        raise ImageFileError(f"{path}: expected a 2D grey or RGB image, got shape {data.shape}")
-    return data.astype(np.float32)
+    return np.asarray(data)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
