@@ -8,13 +8,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """A small synthetic data set (s=2, 24 scenes of 64x64) shared by several tests.
+    """A small synthetic data set (s=2, 24 scenes of 96x96) shared by several tests.
 
-    64 px holds a 16 px LR patch plus the 14 px degradation margins each side (x2)."""
+    96 px holds a 16 px LR patch plus the 14 px degradation margins each side (x2)."""
     from learn import make_dataset
 
     out = tmp_path_factory.mktemp("data")
-    make_dataset(out, scale=2, n_synthetic=24, hr_size=64, shard_size=8, val_fraction=0.25, seed=3)
+    make_dataset(out, scale=2, n_synthetic=24, hr_size=96, shard_size=8, val_fraction=0.25, seed=3)
     return out
 
 

@@ -25,7 +25,7 @@ def twin(*args):
 def run_steps(run, tmp_path):
     """The whole learn chain; ``run(*args) -> (returncode, stdout, stderr)``."""
     data, ckpt = tmp_path / "data", tmp_path / "ckpt"
-    code, out, err = run("dataset", data, "--synthetic", 6, "--size", 64, "--shard-size", 4,
+    code, out, err = run("dataset", data, "--synthetic", 6, "--size", 80, "--shard-size", 4,
                          "--val-fraction", 0.34, "--json")
     assert code == 0, err
     assert json.loads(out)["counts"] == {"train": 4, "val": 2}

@@ -69,7 +69,8 @@ def test_initial_transposed_conv_has_no_checkerboard(scale):
 def test_initial_model_is_close_to_bicubic():
     m = create_model(preset("tiny"), seed=0)
     x = jax.random.uniform(jax.random.PRNGKey(0), (24, 24))
-    diff = m(x, 1.0, 0.01) - bicubic_up(x[None, :, :, None], 2)[0, :, :, 0]
+    # blur 0 and noise 0.01 encode as zero maps, so only the image path is tested here
+    diff = m(x, 0.0, 0.01) - bicubic_up(x[None, :, :, None], 2)[0, :, :, 0]
     assert float(jnp.abs(diff).mean()) < 0.05
 
 
