@@ -73,7 +73,7 @@ def run_steps(run, tmp_path):
                          "--checkpoint", ckpt, "--noise-sigma", 0.5, "--blur-sigma", 4, "--json")
     assert code == 0, err
     assert "noise_sigma 0.5 (normalised) is above the trained range 0.002-0.08" in err
-    assert "blur_sigma_px 4 LR px is outside the trained range 0.5-2.5; using 2.5" in err
+    assert "blur_sigma_px 4 LR px is outside the trained range 0.6-2.4; using 2.4" in err
     assert json.loads(out)["noise_sigma"] == [0.08, 0.08]
     code, out, err = run("evaluate", "--checkpoint", ckpt, "--synthetic", 2, "--size", 64, "--json")
     assert code == 0, err
