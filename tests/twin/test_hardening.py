@@ -352,8 +352,9 @@ def test_two_numbers_in_a_quantity_are_refused(tmp_path, capsys):
 def test_enhance_of_rgb_tiff_writes_grey(tmp_path, capsys, checkpoint):
     rgb = np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    # --noise-sigma: the conditioned network cannot estimate the noise of a 12x10 image
     code, out, err = run_cli(capsys, "enhance", tmp_path / "rgb.tif", "--out", tmp_path / "o.tif",
-                             "--checkpoint", checkpoint, "--json")
+                             "--checkpoint", checkpoint, "--noise-sigma", "0.01", "--json")
     assert code == 0, err
     assert read_image(tmp_path / "o.tif").data.shape == (24, 20)
     grey = read_image(tmp_path / "rgb.tif").data
@@ -462,7 +463,8 @@ def test_length_options_take_unit_strings(tmp_path, capsys, checkpoint):
     img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "plain.tif", img)  # no calibration
     code, _, err = run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
-                           "--checkpoint", checkpoint, "--pixel-size", "0.406 um")
+                           "--checkpoint", checkpoint, "--pixel-size", "0.406 um",
+                           "--noise-sigma", "0.01")
     assert code == 0, err
     assert read_image(tmp_path / "o.tif").pixel_size_um == pytest.approx(0.203)
     assert_user_error(run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
@@ -482,7 +484,7 @@ def test_missing_pixel_size_is_allowed_where_not_needed(tmp_path, capsys, checkp
     img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "plain.tif", img)
     code, _, err = run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
-                           "--checkpoint", checkpoint)
+                           "--checkpoint", checkpoint, "--noise-sigma", "0.01")
     assert code == 0, err
     assert "no pixel size" in err and "written without one" in err
     out = read_image(tmp_path / "o.tif")
@@ -536,3 +538,12 @@ def test_failed_sweep_point_reports_its_cause_or_is_internal():
     message = user_error_message(failed(ScenarioError("object.phantom: no line-pair groups")))
     assert message.startswith("sweep point 1/2") and "object.phantom: no line-pair groups" in message
     assert user_error_message(failed(ValueError("a bug"))) is None
+
+
+def test_enhance_of_an_image_too_small_for_the_noise_estimate_asks_for_the_noise(tmp_path, capsys,
+                                                                                  checkpoint):
+    img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "small.tif", img)
+    assert_user_error(run_cli(capsys, "enhance", tmp_path / "small.tif", "--out", tmp_path / "o.tif",
+                              "--checkpoint", checkpoint), "small.tif", "--noise-sigma")
+    assert not (tmp_path / "o.tif").exists()

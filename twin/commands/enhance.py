@@ -81,6 +81,13 @@ def run(args) -> int:
     info = image_info(args.input)
     blur, noise = measured_sigmas(args.from_dir, args.blur_sigma, args.noise_sigma)
     ck = load_checkpoint(args.checkpoint or default_checkpoint_path())
+    if noise is None:
+        from learn.noise_estimate import MIN_PIXELS
+
+        rows, cols = info.shape[-2:]
+        if (rows - 2) * (cols - 2) < MIN_PIXELS:
+            raise InputFileError(f"{args.input}: {rows}x{cols} is too small to estimate its noise "
+                                 f"(needs {MIN_PIXELS} interior pixels); give --noise-sigma or --from")
     budget.check(sizing.enhance(info, scale=ck.scale, width=ck.config.width, tile=args.tile,
                                 key="INPUT"), budget.from_args(args))
     img = read_image(args.input)
