@@ -48,7 +48,7 @@ def matmul_gflops(m, k, n, repeat=20):
 def plain_conv_stack(cfg, key):
     """The same layers as lax convolutions on raw arrays (reference for framework overhead)."""
     ks = jax.random.split(key, cfg.depth + 1)
-    w = [jax.random.normal(ks[0], (3, 3, 1, cfg.width)) * 0.1]
+    w = [jax.random.normal(ks[0], (3, 3, 3, cfg.width)) * 0.1]  # image + 2 conditioning maps
     w += [jax.random.normal(k, (3, 3, cfg.width, cfg.width)) * 0.05 for k in ks[1:cfg.depth]]
     K = 2 * cfg.scale - cfg.scale % 2
     w.append(jax.random.normal(ks[-1], (K, K, cfg.width, 1)) * 0.01)
@@ -83,17 +83,20 @@ def main():
     tx = make_optimizer(tcfg)
     opt = tx.init(params)
     x = jax.random.uniform(jax.random.PRNGKey(0), (B, P, P, 1))
+    x3 = jnp.concatenate([x, jnp.ones_like(x), jnp.zeros_like(x)], axis=-1)  # for the plain stack
     y = jax.random.uniform(jax.random.PRNGKey(1), (B, 2 * P, 2 * P, 1))
+    blur, noise = jnp.full(B, 1.0), jnp.full(B, 0.01)
 
     @jax.jit
     def step(params, opt):
-        loss, g = jax.value_and_grad(lambda p: jnp.mean(jnp.abs(nnx.merge(graphdef, p)(x) - y)))(params)
+        loss, g = jax.value_and_grad(
+            lambda p: jnp.mean(jnp.abs(nnx.merge(graphdef, p)(x, blur, noise) - y)))(params)
         u, opt = tx.update(g, opt, params)
         return optax.apply_updates(params, u), opt
 
     t_step = timeit(lambda: step(params, opt), repeat=args.steps)
     ws, plain = plain_conv_stack(cfg, jax.random.PRNGKey(2))
-    plain_grad = jax.jit(jax.grad(lambda ws: jnp.mean(jnp.abs(plain(ws, x) - y))))
+    plain_grad = jax.jit(jax.grad(lambda ws: jnp.mean(jnp.abs(plain(ws, x3) - y))))
     t_plain = timeit(lambda: plain_grad(ws), repeat=args.steps)
     train_flops = 3.0 * flops_per_lr_pixel(cfg) * B * P * P  # forward + 2x backward
     mm = matmul_gflops(B * P * P, 9 * cfg.width, cfg.width)
@@ -107,18 +110,21 @@ def main():
     # --- inference --------------------------------------------------------------------
     from learn.infer import apply_tiled
     from learn.checkpoint import Checkpoint
-    from learn import Degradation
+    from learn import DegradationRange
 
     model = nnx.merge(graphdef, params)
-    ck = Checkpoint(model=model, config=cfg, degradation=Degradation(), step=0, info={}, arrays={})
+    ck = Checkpoint(model=model, config=cfg, trained_range=DegradationRange(), default_blur_sigma_px=1.0,
+                    step=0, info={}, arrays={})
     lr = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (512, 512)))
-    apply_tiled(ck, lr)  # compile
+    cond = dict(blur_sigma=1.0, noise_sigma=0.01)
+    apply_tiled(ck, lr, **cond)  # compile
     t = time.perf_counter()
-    apply_tiled(ck, lr)
+    apply_tiled(ck, lr, **cond)
     t_inf = time.perf_counter() - t
     out_mp = lr.size * 4 / 1e6
     fwd = jax.jit(plain)
     win = jnp.asarray(lr[:256 + 2 * cfg.receptive_radius_lr, :256 + 2 * cfg.receptive_radius_lr])[None, :, :, None]
+    win = jnp.concatenate([win, jnp.ones_like(win), jnp.zeros_like(win)], axis=-1)
     t_win = timeit(lambda: fwd(ws, win), repeat=3)
     plain_mp = 256 * 256 * 4 / 1e6 / t_win  # useful output per window, same tiling overhead
     inf_flops = flops_per_lr_pixel(cfg) * lr.size
@@ -129,7 +135,7 @@ def main():
     if args.big:
         big = np.asarray(jax.random.uniform(jax.random.PRNGKey(4), (4096, 4096)), dtype=np.float32)
         t = time.perf_counter()
-        out = apply_tiled(ck, big)
+        out = apply_tiled(ck, big, **cond)
         dt = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
         print(f"4096x4096 -> {out.shape}: {dt:.0f} s, peak resident memory {peak:.2f} GiB")

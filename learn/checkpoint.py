@@ -2,16 +2,23 @@
 
 Format (safe, no pickle): the state is an ``.npz`` of named arrays (parameters,
 optimiser state, RNG key, step), loaded with ``allow_pickle=False``; the JSON holds
-the model configuration, scale, degradation parameters, training settings and the
-name of the current state file. Writing is atomic: the new state file is written under
+the model configuration, scale, the conditioning (inputs, units, encoding, trained
+ranges, default blur), the intensity normalisation, training settings and the name of
+the current state file. Writing is atomic: the new state file is written under
 a temporary name and renamed, then ``checkpoint.json`` (the commit point) is replaced
 atomically, then the previous state file is removed. A killed run therefore always
 leaves a consistent checkpoint. Loading needs no flags: everything needed to rebuild
 the model is in the JSON.
+
+Format version 2 (issue 8) is the degradation-conditioned network. Version 1
+checkpoints (a network for one fixed degradation, without conditioning inputs) are
+refused with a message saying so: their first layer has another shape and they carry
+no trained range, so loading them would need a second inference path.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +31,21 @@ from flax import nnx
 from physics.errors import InputFileError
 from physics.imageio import ImageFileError, atomic_path, member_path, read_json, write_json
 
-from .degrade import Degradation
-from .model import ModelConfig, VDSRTransposed, create_model
+from .degrade import MAX_TRAIN_BLUR_PX, DegradationRange
+from .model import (CONDITIONING, CONDITIONING_ENCODING, ModelConfig, VDSRTransposed,
+                    create_model, parameter_count)
 
 FORMAT = "xray-lens-twin/learn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Blur sigma (LR px) :func:`learn.enhance` assumes when none is given: the product's
+#: nominal X-ray LSF (the shipped scenarios' measured edge sigma is ~1 LR px).
+DEFAULT_BLUR_SIGMA_PX = 1.0
+#: How images are normalised before the network, and the units of the noise input.
+NORMALISATION = ("each slice: (x - lo) / (hi - lo), lo/hi = its 0.5th/99.5th percentiles "
+                 "(physics.measure.noise.normalization_range); noise_sigma is in these units, "
+                 "i.e. measured on the normalised LR slice")
+CONDITIONING_UNITS = {"blur_sigma_px": "LR (input) pixels, Gaussian sigma",
+                      "noise_sigma": "normalised intensity units (see normalisation)"}
 
 
 @dataclass
@@ -40,8 +57,11 @@ class Checkpoint:
     model : VDSRTransposed
         The network with its trained parameters.
     config : ModelConfig
-    degradation : Degradation
-        The degradation the model was trained for (its ``scale`` equals ``config.scale``).
+    trained_range : DegradationRange
+        Blur and noise ranges the model was trained over (its ``scale`` equals
+        ``config.scale``).
+    default_blur_sigma_px : float
+        Blur sigma (LR px) assumed when the caller gives none.
     step : int
         Training steps done.
     info : dict
@@ -53,7 +73,8 @@ class Checkpoint:
 
     model: VDSRTransposed
     config: ModelConfig
-    degradation: Degradation
+    trained_range: DegradationRange
+    default_blur_sigma_px: float
     step: int
     info: dict
     arrays: dict = field(repr=False)
@@ -86,7 +107,8 @@ def unflatten(template, arrays: dict, prefix: str):
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, step: int,
+def save_checkpoint(folder, *, model: VDSRTransposed, trained_range: DegradationRange,
+                    step: int, default_blur_sigma_px: float = DEFAULT_BLUR_SIGMA_PX,
                     arrays: dict | None = None, info: dict | None = None) -> Path:
     """Write a checkpoint folder atomically (see module docstring).
 
@@ -94,9 +116,9 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if degradation.scale != model.config.scale:
+    if trained_range.scale != model.config.scale:
         raise ValueError(f"scale: model scale {model.config.scale} != degradation scale "
-                         f"{degradation.scale}")
+                         f"{trained_range.scale}")
     params = nnx.state(model, nnx.Param)
     payload = {**flatten(nnx.to_pure_dict(params), "params"), **(arrays or {})}
     state_name = f"state-{int(step):08d}.npz"
@@ -108,7 +130,10 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
     write_json(json_path, {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(), "scale": model.config.scale,
-        "degradation": degradation.to_dict(), "step": int(step), "state_file": state_name,
+        "conditioning": {"inputs": CONDITIONING_UNITS, "encoding": CONDITIONING_ENCODING,
+                         "trained_range": trained_range.to_dict(),
+                         "default_blur_sigma_px": float(default_blur_sigma_px)},
+        "normalisation": NORMALISATION, "step": int(step), "state_file": state_name,
         **(info or {}),
     })
     if old and old != state_name:
@@ -133,59 +158,90 @@ def _previous_state_file(json_path: Path) -> str | None:
     return old if isinstance(old, str) and re.fullmatch(r"state-\d{8}\.npz", old) else None
 
 
-def validate_info(info, json_path) -> tuple[ModelConfig, Degradation, Path]:
-    """Check a ``checkpoint.json`` before anything is built from it.
+def validate_info(info, json_path) -> tuple[ModelConfig, DegradationRange, float, Path]:
+    """Check a ``checkpoint.json`` (format version 2) before anything is built from it.
 
-    Returns the model configuration, the degradation and the state file's path (a plain
-    name inside the checkpoint folder). Raises :class:`InputFileError` naming the file
-    and key for a missing or mistyped key, an unknown format, a state file outside the
-    folder, or scales that disagree (model, degradation and ``scale``).
+    Returns the model configuration, the trained degradation range, the default blur
+    sigma (LR px) and the state file's path (a plain name inside the checkpoint folder).
+    Raises :class:`InputFileError` naming the file and key for a format-1 checkpoint (with
+    what to do), an unknown format, a missing or mistyped key, a conditioning that is not
+    this code's (inputs, encoding), a trained range or default blur out of bounds, scales
+    that disagree (model, trained range and ``scale``) or a state file outside the folder.
     """
     json_path = Path(json_path)
     if not isinstance(info, dict):
         raise InputFileError(f"{json_path}: expected a JSON object, got {type(info).__name__}")
+    if info.get("format") == FORMAT and info.get("format_version") == 1:
+        raise InputFileError(f"{json_path}: format version 1 (a network for one fixed "
+                             f"degradation, without blur/noise inputs) is no longer supported; "
+                             f"train a conditioned one with `twin train`")
     if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
         raise InputFileError(f"{json_path}: unknown checkpoint format "
                              f"{info.get('format')!r} v{info.get('format_version')!r}")
-    for key, kind in (("model", dict), ("degradation", dict), ("step", int), ("state_file", str),
-                      ("scale", int)):
-        if key not in info:
-            raise InputFileError(f"{json_path}: {key}: missing")
-        if not isinstance(info[key], kind) or isinstance(info[key], bool):
-            raise InputFileError(f"{json_path}: {key}: expected {kind.__name__}, "
-                                 f"got {type(info[key]).__name__}")
+    _check_keys(json_path, "", info, (("model", dict), ("conditioning", dict), ("step", int),
+                                      ("state_file", str), ("scale", int),
+                                      ("normalisation", str)))
     if info["step"] < 0:
         raise InputFileError(f"{json_path}: step: expected an integer >= 0, got {info['step']}")
+    cond = info["conditioning"]
+    _check_keys(json_path, "conditioning.", cond, (("inputs", dict), ("encoding", str),
+                                                   ("trained_range", dict),
+                                                   ("default_blur_sigma_px", (int, float))))
+    if sorted(cond["inputs"]) != sorted(CONDITIONING):
+        raise InputFileError(f"{json_path}: conditioning.inputs: expected the inputs "
+                             f"{list(CONDITIONING)}, got {sorted(cond['inputs'])}")
+    if cond["encoding"] != CONDITIONING_ENCODING:
+        raise InputFileError(f"{json_path}: conditioning.encoding: {cond['encoding']!r} "
+                             f"is not this code's {CONDITIONING_ENCODING!r}")
+    default_blur = float(cond["default_blur_sigma_px"])
+    if not (math.isfinite(default_blur) and 0 < default_blur <= MAX_TRAIN_BLUR_PX):
+        raise InputFileError(f"{json_path}: conditioning.default_blur_sigma_px: expected a "
+                             f"number in (0, {MAX_TRAIN_BLUR_PX:g}], got {default_blur!r}")
     try:
         config = ModelConfig.from_dict(info["model"])
     except (ValueError, TypeError, KeyError) as exc:
         raise InputFileError(f"{json_path}: model: {exc}") from None
+    _check_keys(json_path, "conditioning.trained_range.", cond["trained_range"],
+                (("scale", int), ("blur_sigma_px", list), ("noise_sigma", list)))
     try:
-        degradation = Degradation.from_dict(info["degradation"])
+        trained_range = DegradationRange.from_dict(cond["trained_range"])
     except (ValueError, TypeError, KeyError) as exc:
-        raise InputFileError(f"{json_path}: degradation: {exc}") from None
-    if not (info["scale"] == config.scale == degradation.scale):
-        raise InputFileError(f"{json_path}: scale: the model is for x{config.scale}, the degradation "
-                             f"for x{degradation.scale} and scale says x{info['scale']}; they must agree")
+        raise InputFileError(f"{json_path}: conditioning.trained_range: {exc}") from None
+    if not (info["scale"] == config.scale == trained_range.scale):
+        raise InputFileError(f"{json_path}: scale: the model is for x{config.scale}, the trained "
+                             f"range for x{trained_range.scale} and scale says x{info['scale']}; "
+                             "they must agree")
     name = info["state_file"]
     if Path(name).name != name:
         raise InputFileError(f"{json_path}: state_file: {name!r} is not a plain file name")
     state_path = member_path(json_path.parent, name, key=f"{json_path}: state_file")
-    return config, degradation, state_path
+    return config, trained_range, default_blur, state_path
+
+
+def _check_keys(json_path, prefix: str, table: dict, spec) -> None:
+    """Each ``(key, type)`` of ``spec`` present in ``table`` with that type (bool is no number)."""
+    for key, kind in spec:
+        if key not in table:
+            raise InputFileError(f"{json_path}: {prefix}{key}: missing")
+        value = table[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise InputFileError(f"{json_path}: {prefix}{key}: expected {names}, "
+                                 f"got {type(value).__name__}")
 
 
 def _check_size(config: ModelConfig, arrays: dict, json_path) -> None:
-    """Refuse a configuration far larger than the stored parameters before building it.
+    """Refuse a configuration whose parameter count differs from the stored one before building it.
 
-    A VDSR body has about 9 width^2 (depth - 2) weights; building a model from an
-    edited ``checkpoint.json`` (e.g. width 100000) would allocate that much before the
-    arrays are compared, so the count is compared first.
+    Building a model from an edited ``checkpoint.json`` (e.g. width 100000) would allocate
+    9 width^2 (depth - 1) weights before the arrays are compared, so the count is compared
+    first (:func:`learn.model.parameter_count`).
     """
     stored = sum(int(a.size) for k, a in arrays.items() if k.startswith("params/"))
-    expected = 9 * config.width * (config.width * max(config.depth - 2, 0) + 2)
-    if expected > 2 * stored + 1_000_000:
+    expected = parameter_count(config)
+    if expected != stored:
         raise InputFileError(f"{json_path}: model: depth {config.depth} x width {config.width} "
-                             f"does not match the {stored} parameters of the state file")
+                             f"has {expected} parameters; the state file holds {stored}")
 
 
 def _finite_arrays(arrays: dict, state_path) -> None:
@@ -203,7 +259,7 @@ def load_checkpoint(path) -> Checkpoint:
     if not json_path.is_file():
         raise ImageFileError(f"{path}: not a checkpoint (no checkpoint.json)")
     info = read_json(json_path)
-    config, degradation, state_path = validate_info(info, json_path)
+    config, trained_range, default_blur, state_path = validate_info(info, json_path)
     if not state_path.is_file():
         raise ImageFileError(f"{state_path}: state file named in checkpoint.json is missing")
     try:
@@ -218,8 +274,9 @@ def load_checkpoint(path) -> Checkpoint:
     restored = unflatten(nnx.to_pure_dict(params), arrays, "params")
     nnx.replace_by_pure_dict(params, restored)
     nnx.update(model, params)
-    return Checkpoint(model=model, config=config, degradation=degradation, step=int(info["step"]),
-                      info=info, arrays=arrays, path=folder)
+    return Checkpoint(model=model, config=config, trained_range=trained_range,
+                      default_blur_sigma_px=default_blur,
+                      step=int(info["step"]), info=info, arrays=arrays, path=folder)
 
 
 def default_checkpoint_path() -> Path:

@@ -1,10 +1,14 @@
-"""Training data sets on disk: shards of (sharp HR, degraded LR) image pairs + a manifest.
+"""Training data sets on disk: shards of sharp (HR) images + a manifest.
 
 Layout of a data set folder::
 
     manifest.json          parameters, sources, counts, shard list (written first and last)
-    train-00000.npz ...    arrays ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s), float32
+    train-00000.npz ...    array ``hr`` (n, H, W), float32, normalised (product convention)
     val-00000.npz ...      the held-out split (never used for gradient steps)
+
+The degradation is not stored: training degrades each patch on the fly with a blur and
+noise drawn from its :class:`learn.degrade.DegradationRange` (format version 2; version
+1 stored (HR, LR) pairs of one fixed degradation and is refused).
 
 Shards are ``.npz`` files (no pickle) written atomically; re-running the same command
 skips shards that are already complete, so an interrupted run resumes. Everything
@@ -27,22 +31,21 @@ from physics.errors import OptionError
 from physics.imageio import (ImageFileError, atomic_path, image_info, member_path, read_json,
                              write_json)
 
-from .degrade import Degradation, degrade
+from .degrade import _check_scale
 from .intensity import list_images, normalize, read_grey
 from .synthetic import render_scenes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "val")
 _SPLIT_ID = {"train": 0, "val": 1}
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """One split of a data set in memory: ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s)."""
+    """One split of a data set in memory: sharp normalised images ``hr`` (n, H, W)."""
 
     hr: np.ndarray
-    lr: np.ndarray
-    degradation: Degradation
+    scale: int
     manifest: dict
 
 
@@ -55,7 +58,7 @@ def code_version() -> str:
         return "unknown"
 
 
-def _plan(n_synthetic, image_dir, hr_size, val_fraction, seed):
+def _plan(n_synthetic, image_dir, hr_size, crop_step, val_fraction, seed):
     """List every item as (split, source) where source is ("synthetic", i) or (file, y, x)."""
     items = {"train": [], "val": []}
     n_val = int(round(n_synthetic * val_fraction))
@@ -72,18 +75,20 @@ def _plan(n_synthetic, image_dir, hr_size, val_fraction, seed):
             if h < hr_size or w < hr_size:
                 raise ImageFileError(f"{path}: image {h}x{w} is smaller than hr_size={hr_size}")
             files.append({"name": path.name, "shape": [h, w]})
-            for y in range(0, h - hr_size + 1, hr_size):
-                for x in range(0, w - hr_size + 1, hr_size):
+            for y in range(0, h - hr_size + 1, crop_step):
+                for x in range(0, w - hr_size + 1, crop_step):
                     crops.append((path.name, y, x))
-        order = np.asarray(jax.random.permutation(jax.random.PRNGKey(seed), len(crops)))
-        n_val = int(round(len(crops) * val_fraction))
-        items["val"] += [crops[i] for i in order[:n_val]]
-        items["train"] += [crops[i] for i in order[n_val:]]
+        # Split by whole image so overlapping crops never straddle train and val.
+        order = np.asarray(jax.random.permutation(jax.random.PRNGKey(seed), len(files)))
+        n_val = int(round(len(files) * val_fraction))
+        val_names = {files[i]["name"] for i in order[:n_val]}
+        items["val"] += [c for c in crops if c[0] in val_names]
+        items["train"] += [c for c in crops if c[0] not in val_names]
     return items, files
 
 
-def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
-                 image_dir=None, hr_size: int = 192, shard_size: int = 64,
+def make_dataset(out_dir, *, scale: int = 2, n_synthetic: int = 0, image_dir=None,
+                 hr_size: int = 192, crop_step: int | None = None, shard_size: int = 64,
                  val_fraction: float = 0.1, seed: int = 0, progress=None) -> dict:
     """Write (or finish writing) a data set folder; return its manifest.
 
@@ -92,26 +97,33 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
     out_dir : path-like
         Destination folder (created). If it already holds a manifest, the parameters
         must match and finished shards are skipped.
-    degradation : Degradation
-        Scale, blur sigma (LR px) and noise sigma (normalised units).
+    scale : int
+        Super-resolution factor the images are for (2, 3 or 4; sets the size checks).
     n_synthetic : int
         Number of synthetic scenes (:func:`learn.synthetic.render_scene`), both splits.
     image_dir : path-like, optional
         Folder of the user's own sharp optical images (TIFF/PNG, grey or RGB), cut into
-        non-overlapping ``hr_size`` crops; each image is normalised as a whole.
+        ``hr_size`` crops every ``crop_step`` pixels; each image is normalised as a
+        whole. Train/val are split by whole image (``val_fraction`` of the files).
     hr_size : int
         Side of each sharp image in HR pixels (a multiple of the scale).
+    crop_step : int, optional
+        Distance between crops of user images (default ``hr_size``: no overlap).
     shard_size : int
         Images per shard file.
     val_fraction : float
-        Fraction held out for validation (synthetic: separate random stream).
+        Fraction held out for validation (synthetic: separate random stream; user
+        images: whole files).
     seed : int
         Seed for scenes, crop split and noise.
     progress : callable, optional
         ``progress(1, info=...)``; called once per shard.
     """
     out_dir = Path(out_dir)
-    s = degradation.scale
+    s = _check_scale(scale)
+    crop_step = hr_size if crop_step is None else crop_step
+    if not (isinstance(crop_step, int) and crop_step >= 1):
+        raise OptionError(f"crop_step: must be a positive integer, got {crop_step!r}")
     if not (isinstance(n_synthetic, int) and n_synthetic >= 0):
         raise OptionError(f"n_synthetic: must be an integer >= 0, got {n_synthetic!r}")
     if not (isinstance(hr_size, int) and hr_size >= 4 * s and hr_size % s == 0):
@@ -123,16 +135,17 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
     if n_synthetic == 0 and image_dir is None:
         raise OptionError("sources: give n_synthetic > 0 and/or image_dir")
 
-    items, files = _plan(n_synthetic, image_dir, hr_size, val_fraction, seed)
+    items, files = _plan(n_synthetic, image_dir, hr_size, crop_step, val_fraction, seed)
     params = {
         "format_version": FORMAT_VERSION,
-        "degradation": degradation.to_dict(),
+        "scale": s,
         "seed": int(seed),
         "hr_size": hr_size,
+        "crop_step": crop_step,
         "shard_size": shard_size,
         "val_fraction": float(val_fraction),
         "sources": {"n_synthetic": n_synthetic,
-                    "image_dir": None if image_dir is None else os.fspath(Path(image_dir).resolve()),
+                    "image_dir": None if image_dir is None else Path(image_dir).name,
                     "files": files},
     }
     manifest_path = out_dir / "manifest.json"
@@ -166,13 +179,9 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
                 progress(1, info=f"{sh['file']} (kept)")
             continue
         hr = _render_items(key, sh, hr_size, image_dir, cache)
-        noise_key = jax.random.fold_in(jax.random.fold_in(key, 1000 + _SPLIT_ID[sh["split"]]),
-                                       sh["first_index"])
-        keys = jax.random.split(noise_key, len(hr))
-        lr = np.stack([np.asarray(degrade(k, x, degradation)) for k, x in zip(keys, hr)])
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, hr=hr.astype(np.float32), lr=lr.astype(np.float32))
+                np.savez(fh, hr=hr.astype(np.float32))
         entry["sha256"] = _sha256(path)
         if progress:
             progress(1, info=sh["file"])
@@ -182,24 +191,30 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
 
 
 def _render_items(key, shard, hr_size, image_dir, cache):
+    """The shard's images in order; a shard may hold synthetic scenes and crops both."""
     items = shard["items"]
-    if items[0][0] == "synthetic":
+    syn = [i for i, it in enumerate(items) if it[0] == "synthetic"]
+    out = [None] * len(items)
+    if syn:
         stream = jax.random.fold_in(key, _SPLIT_ID[shard["split"]])
-        raw = np.asarray(render_scenes(stream, [i for _, i in items], (hr_size, hr_size)))
-        return np.stack([normalize(x)[0] for x in raw])
-    out = []
-    for name, y, x in items:
+        raw = np.asarray(render_scenes(stream, [items[i][1] for i in syn], (hr_size, hr_size)))
+        for i, x in zip(syn, raw):
+            out[i] = normalize(x)[0]
+    for i, it in enumerate(items):
+        if it[0] == "synthetic":
+            continue
+        name, y, x = it
         if name not in cache:
             cache.clear()  # keep one decoded image in memory
             cache[name] = normalize(read_grey(Path(image_dir) / name))[0]
-        out.append(cache[name][y:y + hr_size, x:x + hr_size])
+        out[i] = cache[name][y:y + hr_size, x:x + hr_size]
     return np.stack(out)
 
 
 def _shard_ok(path: Path, count: int) -> bool:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return z["hr"].shape[0] == count and z["lr"].shape[0] == count
+            return z["hr"].shape[0] == count
     except Exception:  # a damaged shard is simply rewritten
         return False
 
@@ -216,28 +231,26 @@ def load_dataset(folder, split: str = "train") -> Dataset:
     """Load one split of a complete data set folder into memory, verifying every shard.
 
     Each shard must be a plain file name inside ``folder``, match the SHA-256 and count
-    the manifest records, hold ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s) of the
-    manifest's sizes, and be finite. Anything else is refused naming the file.
+    the manifest records, hold ``hr`` (n, H, W) of the manifest's size, and be finite.
+    Anything else is refused naming the file.
     """
     folder = Path(folder)
     if split not in SPLITS:
         raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
     manifest = read_manifest(folder)
     paths = verify_shards(folder, manifest, split=split)
-    hrs, lrs = [], []
-    hr_size, s = manifest["hr_size"], manifest["degradation"]["scale"]
+    hrs = []
+    hr_size = manifest["hr_size"]
     for entry, path in zip([e for e in manifest["shards"] if e["split"] == split], paths):
-        hr, lr = _read_shard(path)
+        hr = _read_shard(path)
         n = entry["count"]
-        if hr.shape != (n, hr_size, hr_size) or lr.shape != (n, hr_size // s, hr_size // s):
-            raise ImageFileError(f"{path}: holds hr {hr.shape} and lr {lr.shape}; the manifest "
-                                 f"says {n} images of {hr_size} px at scale {s}")
+        if hr.shape != (n, hr_size, hr_size):
+            raise ImageFileError(f"{path}: holds hr {hr.shape}; the manifest says {n} images "
+                                 f"of {hr_size} px")
         hrs.append(hr)
-        lrs.append(lr)
     if not hrs:
         raise ImageFileError(f"{folder}: has no {split!r} images")
-    return Dataset(hr=np.concatenate(hrs), lr=np.concatenate(lrs),
-                   degradation=Degradation.from_dict(manifest["degradation"]), manifest=manifest)
+    return Dataset(hr=np.concatenate(hrs), scale=int(manifest["scale"]), manifest=manifest)
 
 
 def read_manifest(folder) -> dict:
@@ -253,18 +266,19 @@ def read_manifest(folder) -> dict:
         raise ImageFileError(f"{path}: expected a JSON object")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ImageFileError(f"{folder}: data set format {manifest.get('format_version')!r} "
-                             f"is not {FORMAT_VERSION}")
+                             f"is not {FORMAT_VERSION} (version 1 stored one fixed degradation; "
+                             f"re-make it with `twin dataset`)")
     if not manifest.get("complete"):
         raise ImageFileError(f"{folder}: data set is incomplete; re-run `twin dataset` to finish it")
     hr = manifest.get("hr_size")
     if isinstance(hr, bool) or not isinstance(hr, int) or not 1 <= hr <= 65536:
         raise ImageFileError(f"{path}: hr_size: expected a positive integer, got {hr!r}")
     try:
-        degradation = Degradation.from_dict(manifest.get("degradation"))
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise ImageFileError(f"{path}: degradation: missing or invalid") from None
-    if hr % degradation.scale:
-        raise ImageFileError(f"{path}: hr_size {hr} is not a multiple of scale {degradation.scale}")
+        scale = _check_scale(manifest.get("scale"))
+    except ValueError as exc:
+        raise ImageFileError(f"{path}: {exc}") from None
+    if hr % scale:
+        raise ImageFileError(f"{path}: hr_size {hr} is not a multiple of scale {scale}")
     shards, counts = manifest.get("shards"), manifest.get("counts")
     if not isinstance(shards, list) or not isinstance(counts, dict):
         raise ImageFileError(f"{path}: shards/counts: missing or of the wrong type")
@@ -304,20 +318,19 @@ def dataset_digest(manifest: dict) -> str:
     """SHA-256 identifying a data set's content: its parameters and its shards' hashes."""
     import json
 
-    keys = ("format_version", "degradation", "seed", "hr_size", "shards")
+    keys = ("format_version", "scale", "seed", "hr_size", "crop_step", "shards")
     text = json.dumps({k: manifest.get(k) for k in keys}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_shard(path: Path) -> np.ndarray:
     import zipfile
 
     try:
         with np.load(path, allow_pickle=False) as z:
-            hr, lr = z["hr"], z["lr"]
+            hr = z["hr"]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ImageFileError(f"{path}: unreadable shard ({type(exc).__name__})") from None
-    if hr.dtype != np.float32 or lr.dtype != np.float32 or not (np.all(np.isfinite(hr))
-                                                                and np.all(np.isfinite(lr))):
-        raise ImageFileError(f"{path}: shard arrays must be finite float32")
-    return hr, lr
+    if hr.dtype != np.float32 or not np.all(np.isfinite(hr)):
+        raise ImageFileError(f"{path}: shard array hr must be finite float32")
+    return hr

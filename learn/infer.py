@@ -1,5 +1,18 @@
 """Inference: apply a checkpoint to images of any size, tile by tile.
 
+Units of the degradation inputs (the same as in training, see :mod:`learn.degrade`):
+the blur sigma is in LR (input image) pixels; the noise sigma is in the normalised
+units of the slice, i.e. after ``(x - lo) / (hi - lo)`` with lo/hi the slice's
+0.5th/99.5th percentiles. Without a noise sigma, :func:`enhance` estimates it on the
+normalised slice (:func:`learn.noise_estimate.estimate_noise_sigma`), so the estimate
+is in the units the network is fed, whatever the image's contrast. A blur outside the
+checkpoint's trained range, or a noise below it, is clamped to the range, with a warning.
+A noise *above* the range (a slice whose contrast is small next to its noise) is brought
+into it exactly: the slice is normalised over a range ``f`` times wider (same centre), so
+that its noise in the units fed to the network is the range's maximum; the network has
+seen such low-contrast input in training (patches of low local contrast), and the
+output is mapped back with the same widened range (with a warning saying so).
+
 The LR image is cut into ``tile`` x ``tile`` blocks; each block is processed inside a
 window that extends ``margin`` LR pixels beyond it (the window is shifted inward at
 the image border, so every window has the same shape and jit compiles once per image
@@ -10,6 +23,8 @@ whatever the image size.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -17,6 +32,11 @@ from flax import nnx
 
 from .checkpoint import Checkpoint, resolve_checkpoint
 from .intensity import normalization_range
+from .noise_estimate import estimate_noise_sigma
+
+
+class OutOfRangeWarning(UserWarning):
+    """A blur or noise sigma outside the checkpoint's trained range (it was clamped)."""
 
 _PREDICT_CACHE: dict = {}
 
@@ -26,9 +46,9 @@ def _predictor(ck: Checkpoint):
     if key not in _PREDICT_CACHE:
         graphdef, state = nnx.split(ck.model, nnx.Param)
         params = nnx.to_pure_dict(state)
-        fn = jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))
+        fn = jax.jit(lambda p, x, b, n: nnx.merge(graphdef, p)(x, b, n))
         _PREDICT_CACHE.clear()
-        _PREDICT_CACHE[key] = lambda x: fn(params, x)
+        _PREDICT_CACHE[key] = lambda x, b, n: fn(params, x, b, n)
     return _PREDICT_CACHE[key]
 
 
@@ -36,7 +56,8 @@ def _starts(n, tile):
     return list(range(0, n, tile))
 
 
-def apply_tiled(checkpoint, lr, *, tile: int = 256, margin: int | None = None):
+def apply_tiled(checkpoint, lr, *, blur_sigma: float, noise_sigma: float, tile: int = 256,
+                margin: int | None = None):
     """Run the network on one normalised 2D LR image, tiled with overlap.
 
     Parameters
@@ -44,6 +65,9 @@ def apply_tiled(checkpoint, lr, *, tile: int = 256, margin: int | None = None):
     checkpoint : Checkpoint, path or None
     lr : array (H, W)
         Normalised LR image.
+    blur_sigma, noise_sigma : float
+        The network's conditioning: blur in LR px, noise in the units of ``lr``
+        (used as given; :func:`enhance` checks them against the trained range).
     tile : int
         Output block side in LR pixels.
     margin : int, optional
@@ -64,6 +88,10 @@ def apply_tiled(checkpoint, lr, *, tile: int = 256, margin: int | None = None):
         raise ValueError("image: contains NaN or inf")
     if not (isinstance(tile, int) and tile >= 8):
         raise ValueError(f"tile: must be an integer >= 8, got {tile!r}")
+    for name, v in (("blur_sigma", blur_sigma), ("noise_sigma", noise_sigma)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name}: must be a finite number >= 0, got {v!r}")
+    blur_sigma, noise_sigma = np.float32(blur_sigma), np.float32(noise_sigma)
     margin = ck.config.receptive_radius_lr if margin is None else int(margin)
     if margin < 0:
         raise ValueError(f"margin: must be >= 0, got {margin!r}")
@@ -78,35 +106,95 @@ def apply_tiled(checkpoint, lr, *, tile: int = 256, margin: int | None = None):
             x1 = min(x0 + tile, w)
             wx = min(max(x0 - margin, 0), w - ww)
             window = jnp.asarray(lr[wy:wy + wh, wx:wx + ww])
-            pred = np.asarray(predict(window[None, :, :, None]))[0, :, :, 0]
+            pred = np.asarray(predict(window[None, :, :, None], blur_sigma, noise_sigma))[0, :, :, 0]
             out[y0 * s:y1 * s, x0 * s:x1 * s] = pred[(y0 - wy) * s:(y1 - wy) * s,
                                                      (x0 - wx) * s:(x1 - wx) * s]
     return out
 
 
-def enhance(image, checkpoint=None, *, tile: int = 256, margin: int | None = None,
-            progress=None) -> np.ndarray:
+def conditioning(ck: Checkpoint, *, blur_sigma=None, noise_sigma=None, normalized_slice=None):
+    """The (blur, noise) fed to the network for one slice, and how they were chosen.
+
+    ``blur_sigma`` None -> the checkpoint's default; ``noise_sigma`` None -> estimated
+    on ``normalized_slice``. Values outside the trained range are clamped to it, except
+    a noise above it, which sets ``range_factor`` (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``{"blur_sigma_px", "noise_sigma", "range_factor", "blur_source", "noise_source",
+        "warnings"}``; the two sigmas are the values fed to the network, the noise in the
+        units of the slice normalised over ``range_factor`` x its percentile range.
+    """
+    info = {"blur_source": "given", "noise_source": "given", "warnings": []}
+    if blur_sigma is None:
+        blur_sigma, info["blur_source"] = ck.default_blur_sigma_px, "checkpoint default"
+    if noise_sigma is None:
+        noise_sigma = estimate_noise_sigma(normalized_slice)
+        info["noise_source"] = "estimated from the image"
+    for name, v in (("blur_sigma", blur_sigma), ("noise_sigma", noise_sigma)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name}: must be a finite number >= 0, got {v!r}")
+    used = {"range_factor": 1.0}
+    for name, v, (lo, hi), unit in (
+            ("blur_sigma_px", float(blur_sigma), ck.trained_range.blur_sigma_px, "LR px"),
+            ("noise_sigma", float(noise_sigma), ck.trained_range.noise_sigma, "(normalised)")):
+        used[name] = min(max(v, lo), hi)
+        if used[name] == v:
+            continue
+        if name == "noise_sigma" and v > hi:
+            used["range_factor"] = v / hi
+            info["warnings"].append(
+                f"noise_sigma {v:.4g} {unit} is above the trained range {lo:g}-{hi:g}; the slice "
+                f"is normalised over a {v / hi:.3g}x wider range so that its noise is {hi:g}")
+        else:
+            info["warnings"].append(f"{name} {v:.4g} {unit} is outside the trained range "
+                                    f"{lo:g}-{hi:g}; using {used[name]:g}")
+    return {**used, **info}
+
+
+def enhance(image, checkpoint=None, *, blur_sigma: float | None = None,
+            noise_sigma: float | None = None, tile: int = 256, margin: int | None = None,
+            progress=None, return_info: bool = False):
     """Super-resolve a 2D image or every slice of a 3D stack, keeping the dtype's range.
 
     Each slice is normalised by the product convention ((x - lo) / (hi - lo), lo/hi
-    the 0.5th/99.5th percentiles of that slice, the units in which the noise sigma
-    was measured), enhanced tile by tile, and mapped back with the same lo/hi.
+    the 0.5th/99.5th percentiles of that slice), enhanced tile by tile with the
+    network conditioned on (blur, noise), and mapped back with the same lo/hi.
     Integer inputs are rounded and clipped to their dtype's range and keep their
     dtype; float inputs give float32.
 
     Parameters
     ----------
     image : array (H, W) or (N, H, W)
+        The low-resolution image (e.g. an X-ray slice) in any intensity units.
     checkpoint : Checkpoint, path or None
         None uses the shipped default (:func:`learn.default_checkpoint_path`).
+    blur_sigma : float, optional
+        Gaussian blur sigma of the image in **its own pixels** (LR px), e.g.
+        ``sigma_px`` of ``twin measure edge``. Default: the checkpoint's
+        ``default_blur_sigma_px`` (1.0 for the shipped model).
+    noise_sigma : float, optional
+        Noise standard deviation in **normalised units of the slice** (noise in grey
+        levels / (hi - lo)), e.g. ``sigma_normalized`` of ``twin measure noise`` run on
+        this image. Default: estimated on each normalised slice.
     tile, margin : int
         See :func:`apply_tiled`.
     progress : callable, optional
         ``progress(1, info=...)`` after each slice.
+    return_info : bool
+        Also return, per slice, the values used and how they were chosen.
 
     Returns
     -------
     np.ndarray, shape (H*s, W*s) or (N, H*s, W*s)
+        With ``return_info``: ``(array, [conditioning dict per slice])`` (see
+        :func:`conditioning`).
+
+    Warns
+    -----
+    OutOfRangeWarning
+        When a sigma is outside the trained range (it is clamped to the range).
     """
     ck = resolve_checkpoint(checkpoint)
     arr = np.asarray(image)
@@ -121,14 +209,25 @@ def enhance(image, checkpoint=None, *, tile: int = 256, margin: int | None = Non
         raise ValueError("image: contains NaN or inf")
     out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.integer) else np.float32
     out = np.empty((stack.shape[0], stack.shape[1] * ck.scale, stack.shape[2] * ck.scale), out_dtype)
+    infos = []
     for i, sl in enumerate(stack):
         lo, hi = normalization_range(sl)
         norm = ((sl.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
-        y = apply_tiled(ck, norm, tile=tile, margin=margin).astype(np.float64) * (hi - lo) + lo
+        info = conditioning(ck, blur_sigma=blur_sigma, noise_sigma=noise_sigma, normalized_slice=norm)
+        if info["range_factor"] > 1:  # widen the range about its centre (module docstring)
+            mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo) * info["range_factor"]
+            lo, hi = mid - half, mid + half
+            norm = ((sl.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+        for w in info["warnings"]:
+            warnings.warn(f"slice {i}: {w}" if arr.ndim == 3 else w, OutOfRangeWarning, stacklevel=2)
+        infos.append(info)
+        y = apply_tiled(ck, norm, blur_sigma=info["blur_sigma_px"], noise_sigma=info["noise_sigma"],
+                        tile=tile, margin=margin).astype(np.float64) * (hi - lo) + lo
         if np.issubdtype(out_dtype, np.integer):
-            info = np.iinfo(out_dtype)
-            y = np.clip(np.rint(y), info.min, info.max)
+            lim = np.iinfo(out_dtype)
+            y = np.clip(np.rint(y), lim.min, lim.max)
         out[i] = y
         if progress:
             progress(1, info=f"slice {i + 1}/{stack.shape[0]}")
-    return out[0] if arr.ndim == 2 else out
+    result = out[0] if arr.ndim == 2 else out
+    return (result, infos) if return_info else result

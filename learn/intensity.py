@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physics.imageio import IMAGE_SUFFIXES, ImageFileError, read_image
+from physics.imageio import IMAGE_SUFFIXES, ImageFileError, image_info, read_image
 
 
 def normalization_range(image) -> tuple[float, float]:
@@ -38,6 +38,15 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
     if data.ndim != 2:
         raise ImageFileError(f"{path}: expected a 2D grey or RGB image, got shape {data.shape}")
     return np.asarray(data, dtype=np.float32)
+
+
+def read_unit_grey(path: str | os.PathLike) -> np.ndarray:
+    """:func:`read_grey` in 0..1 units: integer images divided by their stored dtype's maximum
+    (the stored type from the header, :func:`physics.imageio.image_info`: colour images are
+    read as float32 grey, but their samples are still 8 or 16 bit)."""
+    stored = image_info(path).dtype
+    full = np.iinfo(stored).max if np.issubdtype(stored, np.integer) else 1.0
+    return (read_grey(path) / np.float32(full)).astype(np.float32)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

@@ -1,9 +1,17 @@
 """VDSR with a transposed-convolution up-sampling stage, in Flax NNX.
 
-The network takes the low-resolution (LR) image directly and returns the
-``scale``-times larger image::
+The network takes the low-resolution (LR) image and the degradation it suffered and
+returns the ``scale``-times larger image::
 
-    y = bicubic_up(x) + T( relu(conv_D( ... relu(conv_1(x)) ... )) )
+    y = bicubic_up(x) + T( relu(conv_D( ... relu(conv_1([x, c_blur, c_noise])) ... )) )
+
+* ``c_blur``, ``c_noise`` are constant input maps that tell the network the blur sigma
+  (LR px) and the noise sigma (normalised units) of this image: the SRMD approach
+  (Zhang, Zuo & Zhang 2018, CVPR, "Learning a single convolutional super-resolution
+  network for multiple degradations"), which lets one network serve every blur and
+  noise level of its trained range instead of one network per degradation. The
+  encoding is :func:`condition_features` (blur as is, noise as log10): the noise
+  range spans 40x, and a log encoding spaces its levels evenly.
 
 * ``conv_1 .. conv_D`` are VDSR's 3x3 convolutions (Kim et al. 2016, CVPR,
   "Accurate image super-resolution using very deep convolutional networks":
@@ -146,27 +154,32 @@ class TransposedConv(nnx.Module):
 class VDSRTransposed(nnx.Module):
     """VDSR body on the LR grid + transposed-convolution residual + bicubic skip.
 
-    Call with an NHWC batch (or an (H, W) / (N, H, W) array) of normalised LR images;
-    returns the HR estimate of the same rank.
+    Call as ``model(x, blur_sigma_px, noise_sigma)`` with an NHWC batch (or an (H, W) /
+    (N, H, W) array) of normalised LR images and the degradation of each image (scalars
+    or (N,) arrays; blur in LR px, noise in the units of ``x``); returns the HR estimate
+    of the same rank.
     """
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         self.config = config
         w = config.width
         init = nnx.initializers.he_normal()  # He et al. 2015, as in VDSR
-        convs = [nnx.Conv(1, w, (3, 3), padding="SAME", kernel_init=init, rngs=rngs)]
+        n_in = 1 + len(CONDITIONING)
+        convs = [nnx.Conv(n_in, w, (3, 3), padding="SAME", kernel_init=init, rngs=rngs)]
         for _ in range(config.depth - 1):
             convs.append(nnx.Conv(w, w, (3, 3), padding="SAME", kernel_init=init, rngs=rngs))
         self.convs = nnx.List(convs) if hasattr(nnx, "List") else convs
         self.up = TransposedConv(w, config.scale, rngs=rngs)
 
-    def __call__(self, x):
+    def __call__(self, x, blur_sigma_px, noise_sigma):
         squeeze = x.ndim
         if x.ndim == 2:
             x = x[None, :, :, None]
         elif x.ndim == 3:
             x = x[..., None]
-        h = x
+        c = condition_features(blur_sigma_px, noise_sigma).astype(x.dtype)
+        c = jnp.broadcast_to(c[:, None, None, :], x.shape[:3] + (c.shape[-1],))
+        h = jnp.concatenate([x, c], axis=-1)
         for conv in self.convs:
             h = jax.nn.relu(conv(h))
         y = bicubic_up(x, self.config.scale) + self.up(h)
@@ -177,14 +190,46 @@ class VDSRTransposed(nnx.Module):
         return y
 
 
+#: Names of the conditioning inputs, in channel order, and their units.
+CONDITIONING = ("blur_sigma_px", "noise_sigma")
+CONDITIONING_ENCODING = "c_blur = blur_sigma_px; c_noise = log10(max(noise_sigma, 1e-4)) + 2"
+#: Floor of the noise sigma fed to the log encoding (below any noise the network meets).
+NOISE_FLOOR = 1e-4
+
+
+def condition_features(blur_sigma_px, noise_sigma):
+    """Encode per-image blur (LR px) and noise (normalised units) as two numbers of order 1.
+
+    Accepts scalars or (N,) arrays; returns an (N, 2) array (N = 1 for scalars).
+    """
+    b = jnp.atleast_1d(jnp.asarray(blur_sigma_px, jnp.float32))
+    n = jnp.atleast_1d(jnp.asarray(noise_sigma, jnp.float32))
+    c_noise = jnp.log10(jnp.maximum(n, NOISE_FLOOR)) + 2.0
+    b, c_noise = jnp.broadcast_arrays(b, c_noise)
+    return jnp.stack([b, c_noise], axis=-1)
+
+
 def create_model(config: ModelConfig, *, seed: int = 0) -> VDSRTransposed:
     """A freshly initialised model (parameters drawn from ``seed``)."""
     return VDSRTransposed(config, rngs=nnx.Rngs(params=seed))
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Number of trainable parameters of :class:`VDSRTransposed` with ``config``.
+
+    3x3 convolutions with biases (the first takes the image and the conditioning maps),
+    then the bias-free ``K x K`` transposed convolution, ``K = 2 scale - scale % 2``.
+    """
+    w, s = config.width, config.scale
+    k = 2 * s - s % 2
+    first = 9 * (1 + len(CONDITIONING)) * w + w
+    body = (config.depth - 1) * (9 * w * w + w)
+    return first + body + k * k * w
 
 
 def flops_per_lr_pixel(config: ModelConfig) -> float:
     """Multiply-adds x 2 of one forward pass per LR pixel (convolutions only)."""
     w, s = config.width, config.scale
     k = 2 * s - s % 2
-    body = 9 * 1 * w + 9 * w * w * (config.depth - 1)
+    body = 9 * (1 + len(CONDITIONING)) * w + 9 * w * w * (config.depth - 1)
     return 2.0 * (body + k * k * w)  # T: each LR pixel scatters a KxK kernel per channel

@@ -1,9 +1,15 @@
 """Training: optax AdamW, gradient-norm clipping, jit-compiled step, exact resume.
 
-Every step draws its batch (image index, LR patch position, one of the 8 flips/
-rotations) from ``fold_in(key(seed), step)``, so the random stream is a function of
-the step number alone: a resumed run (parameters, optimiser state, key and step
-restored from the checkpoint) takes exactly the steps an uninterrupted run takes.
+Every step draws its batch (image index, patch position, one of the 8 flips/rotations,
+each patch's blur and noise sigma from the :class:`DegradationRange`, the noise itself)
+from ``fold_in(key(seed), step)``, so the random stream is a function of the step
+number alone: a resumed run (parameters, optimiser state, key and step restored from
+the checkpoint) takes exactly the steps an uninterrupted run takes.
+
+Degradation on the fly: a sharp window ``patch_lr + 2 m`` LR pixels wide (``m`` =
+blur kernel radius + 2 px of bicubic support) is degraded and only its interior
+``patch_lr`` x ``patch_lr`` is kept, so patch borders never see the blur's mirror
+padding; the HR target is the matching centre of the sharp window.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from physics.errors import OptionError
 
 from .checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
 from .dataset import dataset_digest, load_dataset
+from .degrade import MAX_TRAIN_BLUR_PX, DegradationRange, degrade_per_sample
 from .metrics import psnr, ssim
 from .model import ModelConfig, bicubic_up, create_model
+
+#: LR pixels degraded around each training patch and then dropped (blur radius + bicubic).
+PATCH_MARGIN_LR = int(math.ceil(4 * MAX_TRAIN_BLUR_PX)) + 2
 
 LOSSES = ("l1", "l2")
 DECAYS = ("none", "cosine")
@@ -60,7 +70,7 @@ class TrainConfig:
 
     steps: int = 3000
     batch_size: int = 16
-    patch_lr: int = 48
+    patch_lr: int = 40
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
@@ -104,35 +114,46 @@ def _dihedral(x, t):
     return jnp.where(t // 4 == 1, jnp.flip(x, -2), x)
 
 
-def sample_batch(key, hr, lr, *, batch_size: int, patch_lr: int, scale: int):
-    """Random aligned (LR, HR) patches with random flips/rotations (pure, jit-able)."""
-    n, h, w = lr.shape
-    k_i, k_y, k_x, k_t = jax.random.split(key, 4)
+def sample_batch(key, hr, *, batch_size: int, patch_lr: int, scale: int,
+                 degradations: DegradationRange):
+    """Random degraded (LR, HR, blur, noise) patches with random flips/rotations.
+
+    Pure and jit-able. ``hr`` is (n, H, W); returns LR (B, p, p), HR (B, p s, p s) and
+    the (B,) blur (LR px) and noise (normalised units) sigmas of each patch.
+    """
+    n, h, w = hr.shape
+    m = PATCH_MARGIN_LR
+    win = (patch_lr + 2 * m) * scale
+    k_i, k_y, k_x, k_t, k_d, k_n = jax.random.split(key, 6)
     idx = jax.random.randint(k_i, (batch_size,), 0, n)
-    ys = jax.random.randint(k_y, (batch_size,), 0, h - patch_lr + 1)
-    xs = jax.random.randint(k_x, (batch_size,), 0, w - patch_lr + 1)
+    # window origins on the LR grid (multiples of the scale), so LR pixels stay aligned
+    ys = jax.random.randint(k_y, (batch_size,), 0, (h - win) // scale + 1) * scale
+    xs = jax.random.randint(k_x, (batch_size,), 0, (w - win) // scale + 1) * scale
     ts = jax.random.randint(k_t, (batch_size,), 0, 8)
-    p, ps = patch_lr, patch_lr * scale
 
     def one(i, y, x, t):
-        a = jax.lax.dynamic_slice(lr[i], (y, x), (p, p))
-        b = jax.lax.dynamic_slice(hr[i], (y * scale, x * scale), (ps, ps))
-        return _dihedral(a, t), _dihedral(b, t)
+        return _dihedral(jax.lax.dynamic_slice(hr[i], (y, x), (win, win)), t)
 
-    return jax.vmap(one)(idx, ys, xs, ts)
+    sharp = jax.vmap(one)(idx, ys, xs, ts)
+    blur, noise = degradations.sample(k_d, batch_size)
+    lr = degrade_per_sample(k_n, sharp, scale, blur, noise)
+    lr = lr[:, m:m + patch_lr, m:m + patch_lr]
+    target = sharp[:, m * scale:(m + patch_lr) * scale, m * scale:(m + patch_lr) * scale]
+    return lr, target, blur, noise
 
 
-def make_train_step(graphdef, tx, cfg: TrainConfig, scale: int):
-    def loss_fn(params, x, y):
-        pred = nnx.merge(graphdef, params)(x)
+def make_train_step(graphdef, tx, cfg: TrainConfig, degradations: DegradationRange):
+    def loss_fn(params, x, y, blur, noise):
+        pred = nnx.merge(graphdef, params)(x, blur, noise)
         err = pred - y
         return jnp.mean(jnp.abs(err)) if cfg.loss == "l1" else jnp.mean(err ** 2)
 
     @jax.jit
-    def step_fn(params, opt_state, rng, step, hr, lr):
-        x, y = sample_batch(jax.random.fold_in(rng, step), hr, lr, batch_size=cfg.batch_size,
-                            patch_lr=cfg.patch_lr, scale=scale)
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+    def step_fn(params, opt_state, rng, step, hr):
+        x, y, blur, noise = sample_batch(jax.random.fold_in(rng, step), hr,
+                                         batch_size=cfg.batch_size, patch_lr=cfg.patch_lr,
+                                         scale=degradations.scale, degradations=degradations)
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, blur, noise)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -141,15 +162,25 @@ def make_train_step(graphdef, tx, cfg: TrainConfig, scale: int):
 
 def make_predict(graphdef):
     @jax.jit
-    def predict(params, x):
-        return nnx.merge(graphdef, params)(x)
+    def predict(params, x, blur, noise):
+        return nnx.merge(graphdef, params)(x, blur, noise)
 
     return predict
 
 
-def validate(predict, params, hr, lr, scale: int, *, batch: int = 8) -> dict:
+def validation_set(hr, degradations: DegradationRange, seed: int):
+    """The validation LR images: each ``hr`` image degraded once, by a fixed draw."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 7919)  # a stream no step uses
+    k_d, k_n = jax.random.split(key)
+    blur, noise = degradations.sample(k_d, len(hr))
+    lr = degrade_per_sample(k_n, jnp.asarray(hr), degradations.scale, blur, noise)
+    return np.asarray(lr), np.asarray(blur), np.asarray(noise)
+
+
+def validate(predict, params, hr, lr, blur, noise, scale: int, *, batch: int = 8) -> dict:
     """Mean PSNR/SSIM of the model and of bicubic up-sampling on (hr, lr), border shaved."""
-    preds = np.concatenate([np.asarray(predict(params, jnp.asarray(lr[i:i + batch])))
+    preds = np.concatenate([np.asarray(predict(params, jnp.asarray(lr[i:i + batch]),
+                                               blur[i:i + batch], noise[i:i + batch]))
                             for i in range(0, len(lr), batch)])
     bic = np.asarray(bicubic_up(jnp.asarray(lr)[..., None], scale)[..., 0])
     return {"psnr": float(jnp.mean(psnr(preds, hr, shave=scale))),
@@ -158,8 +189,9 @@ def validate(predict, params, hr, lr, scale: int, *, batch: int = 8) -> dict:
 
 
 def train(data, out, *, model_config: ModelConfig | None = None,
-          train_config: TrainConfig | None = None, resume: bool = False,
-          init=None, max_val_images: int = 32, progress=None) -> dict:
+          train_config: TrainConfig | None = None,
+          degradations: DegradationRange | None = None, resume: bool = False,
+          init=None, max_val_images: int = 48, progress=None) -> dict:
     """Train a model on a data set folder and write checkpoints to ``out``.
 
     Parameters
@@ -172,6 +204,10 @@ def train(data, out, *, model_config: ModelConfig | None = None,
         Defaults to the ``"default"`` preset at the data set's scale. Its scale must
         equal the data set's.
     train_config : TrainConfig, optional
+    degradations : DegradationRange, optional
+        Blur (LR px) and noise (normalised units) ranges each patch's degradation is
+        drawn from; default ``DegradationRange(scale)`` of the data set's scale. A
+        zero-width range (:meth:`DegradationRange.fixed`) is the paper's protocol.
     resume : bool
         Continue the run in ``out`` exactly where it stopped (settings must match).
     init : Checkpoint or path-like, optional
@@ -194,15 +230,19 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     out = Path(out)
     train_set = load_dataset(data, "train")
     val_set = load_dataset(data, "val")
-    degradation = train_set.degradation
-    scale = degradation.scale
+    scale = train_set.scale
+    degradations = degradations or DegradationRange(scale=scale)
+    if degradations.scale != scale:
+        raise OptionError(f"scale: degradation scale {degradations.scale} does not match the "
+                          f"data set's scale {scale} ({data})")
     mcfg = model_config or preset("default", scale=scale)
     if mcfg.scale != scale:
         raise OptionError(f"scale: model scale {mcfg.scale} does not match the data set's "
-                         f"scale {scale} ({data})")
-    if cfg.patch_lr > min(train_set.lr.shape[1:]):
-        raise OptionError(f"patch_lr: {cfg.patch_lr} is larger than the data set's LR images "
-                         f"{train_set.lr.shape[1:]}")
+                          f"scale {scale} ({data})")
+    window = (cfg.patch_lr + 2 * PATCH_MARGIN_LR) * scale
+    if window > min(train_set.hr.shape[1:]):
+        raise OptionError(f"patch_lr: {cfg.patch_lr} LR px + {PATCH_MARGIN_LR} px margins need "
+                          f"{window} HR px; the data set's images are {train_set.hr.shape[1:]}")
     tx = make_optimizer(cfg)
     model = create_model(mcfg, seed=cfg.seed)
     graphdef, state = nnx.split(model, nnx.Param)
@@ -214,17 +254,17 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     if init is not None:
         start = init if hasattr(init, "arrays") else load_checkpoint(init)
         if start.config != mcfg:
-            raise ValueError(f"init: checkpoint model {start.config} does not match the model to "
-                             f"train {mcfg}")
+            raise OptionError(f"init: checkpoint model {start.config} does not match the model to "
+                              f"train {mcfg}")
         params = unflatten(params, start.arrays, "params")
         opt_state = tx.init(params)
-        init_from = str(start.path) if start.path is not None else "checkpoint"
+        init_from = start.path.name if start.path is not None else "checkpoint"
     if (out / "checkpoint.json").exists():
         if not resume:
             raise OptionError(f"{out}: already holds a checkpoint; pass resume=True (--resume) "
                              f"to continue it or choose a new folder")
         ck = load_checkpoint(out)
-        _check_same(ck.info, mcfg, cfg, degradation, dataset_digest(train_set.manifest))
+        _check_same(ck.info, mcfg, cfg, degradations, dataset_digest(train_set.manifest))
         params = unflatten(params, ck.arrays, "params")
         opt_state = unflatten(opt_state, ck.arrays, "opt")
         rng = jnp.asarray(ck.arrays["rng"], dtype=rng.dtype)
@@ -232,29 +272,30 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     elif resume:
         raise OptionError(f"{out}: no checkpoint to resume (checkpoint.json not found)")
 
-    step_fn = make_train_step(graphdef, tx, cfg, scale)
+    step_fn = make_train_step(graphdef, tx, cfg, degradations)
     predict = make_predict(graphdef)
-    hr, lr = jnp.asarray(train_set.hr), jnp.asarray(train_set.lr)
-    vhr, vlr = val_set.hr[:max_val_images], val_set.lr[:max_val_images]
+    hr = jnp.asarray(train_set.hr)
+    vhr = val_set.hr[:max_val_images]
+    vlr, vblur, vnoise = validation_set(vhr, degradations, cfg.seed)
     val = history[-1].get("val") if history else None
     loss = float("nan")
 
     def save():
         m = nnx.merge(graphdef, params)
-        save_checkpoint(out, model=m, degradation=degradation, step=step,
+        save_checkpoint(out, model=m, trained_range=degradations, step=step,
                         arrays={**flatten(opt_state, "opt"), "rng": np.asarray(rng)},
                         info={"train": cfg.to_dict(), "data": Path(data).resolve().name,
                               "data_sha256": dataset_digest(train_set.manifest),
                               "init": init_from, "history": history})
 
     while step < cfg.steps:
-        params, opt_state, loss_arr = step_fn(params, opt_state, rng, step, hr, lr)
+        params, opt_state, loss_arr = step_fn(params, opt_state, rng, step, hr)
         step += 1
         loss = float(loss_arr)
         if not math.isfinite(loss):
             raise FloatingPointError(f"training diverged at step {step} (loss {loss})")
         if step % cfg.val_every == 0 or step == cfg.steps:
-            val = validate(predict, params, vhr, vlr, scale)
+            val = validate(predict, params, vhr, vlr, vblur, vnoise, scale)
             history.append({"step": step, "loss": loss, "val": val})
         if step % cfg.save_every == 0 or step == cfg.steps:
             save()
@@ -265,7 +306,7 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     return {"step": step, "loss": loss, "val": val, "history": history, "checkpoint": str(out)}
 
 
-def _check_same(info, mcfg, cfg, degradation, data_digest):
+def _check_same(info, mcfg, cfg, degradations, data_digest):
     diffs = []
     if info.get("data_sha256") != data_digest:
         diffs.append(f"data: the data set differs from the one the checkpoint was trained on "
@@ -276,7 +317,8 @@ def _check_same(info, mcfg, cfg, degradation, data_digest):
     if info.get("train") != cfg.to_dict():
         old = info.get("train") or {}
         diffs += [f"{k} {old.get(k)!r} vs {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v]
-    if info.get("degradation") != degradation.to_dict():
-        diffs.append(f"degradation {info.get('degradation')} vs {degradation.to_dict()}")
+    trained = (info.get("conditioning") or {}).get("trained_range")
+    if trained != degradations.to_dict():
+        diffs.append(f"degradation range {trained} vs {degradations.to_dict()}")
     if diffs:
         raise OptionError("--resume: the checkpoint was made with different settings: " + "; ".join(diffs))

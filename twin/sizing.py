@@ -120,7 +120,7 @@ def dataset(n_items: int, *, hr_size: int, scale: int, shard_size: int, files=()
     """The item plan (one Python tuple per item), one shard in memory and the largest image."""
     est = Estimate(what="making the data set")
     est.add("item plan", 200.0 * n_items, "--synthetic", "--images", "--size")
-    per_item = hr_size**2 * F32 * (1 + 1 / scale**2)
+    per_item = hr_size**2 * F32  # sharp images only: training degrades them on the fly
     est.add("one shard", 3 * min(shard_size, max(n_items, 1)) * per_item, "--shard-size", "--size")
     if files:
         est.add("largest image", max(f.read_bytes() + 2 * math.prod(f.shape[-2:]) * F32
@@ -129,19 +129,24 @@ def dataset(n_items: int, *, hr_size: int, scale: int, shard_size: int, files=()
 
 
 def split_bytes(manifest: dict, split: str) -> float:
-    """Bytes of one split of a data set in memory (hr + lr float32)."""
+    """Bytes of one split of a data set in memory (the sharp images, float32)."""
     hr = manifest["hr_size"]
-    s = manifest["degradation"]["scale"]
     n = manifest["counts"][split]
-    return n * hr**2 * F32 * (1 + 1 / s**2)
+    return n * hr**2 * F32
 
 
 def training(manifest: dict, *, batch: int, patch: int, width: int, depth: int,
              data_key: str = "--data") -> Estimate:
-    """Both splits loaded (host and device copies) and one batch's activations (x3 for grads)."""
-    s = manifest["degradation"]["scale"]
+    """Both splits loaded (host and device copies), the validation images' degraded copies,
+    one batch's sharp windows (patch + degradation margins) and activations (x3 for grads)."""
+    from learn.train import PATCH_MARGIN_LR
+
+    s = manifest["scale"]
     est = Estimate(what="training")
-    est.add("data set", 2 * (split_bytes(manifest, "train") + split_bytes(manifest, "val")), data_key)
+    est.add("data set", 2 * (split_bytes(manifest, "train") + split_bytes(manifest, "val"))
+            + split_bytes(manifest, "val") / s**2, data_key)
+    est.add("degradation windows", 3 * batch * ((patch + 2 * PATCH_MARGIN_LR) * s) ** 2 * F32,
+            "--batch", "--patch")
     est.add("batch activations", 3 * batch * (patch * s) ** 2 * width * depth * F32,
             "--batch", "--patch", "--width", "--depth")
     return est

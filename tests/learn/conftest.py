@@ -8,12 +8,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """A small synthetic data set (s=2, 24 scenes of 48x48) shared by several tests."""
-    from learn import Degradation, make_dataset
+    """A small synthetic data set (s=2, 24 scenes of 96x96) shared by several tests.
+
+    96 px holds a 16 px LR patch plus the 14 px degradation margins each side (x2)."""
+    from learn import make_dataset
 
     out = tmp_path_factory.mktemp("data")
-    make_dataset(out, degradation=Degradation(scale=2, blur_sigma_px=1.0, noise_sigma=0.01),
-                 n_synthetic=24, hr_size=48, shard_size=8, val_fraction=0.25, seed=3)
+    make_dataset(out, scale=2, n_synthetic=24, hr_size=96, shard_size=8, val_fraction=0.25, seed=3)
     return out
 
 

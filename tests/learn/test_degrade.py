@@ -97,3 +97,43 @@ def test_bad_images():
         degrade(None, jnp.ones((9, 10)), Degradation())
     with pytest.raises(ValueError, match="NaN"):
         degrade(None, jnp.ones((8, 8)).at[2, 2].set(jnp.nan), Degradation())
+
+
+@settings(max_examples=5, deadline=None)
+@given(blur=st.floats(0.5, 3.0), noise=st.floats(0.0, 0.1), seed=st.integers(0, 1000))
+def test_per_sample_degradation_equals_the_fixed_chain(blur, noise, seed):
+    # The training path (traced sigmas, fixed kernel radius) is the same chain as
+    # degrade(): same blur (truncation beyond 4 sigma < 1e-4) and the same noise level.
+    from learn.degrade import degrade_per_sample
+
+    hr = jax.random.uniform(jax.random.PRNGKey(seed), (2, 64, 64))
+    clean = degrade_per_sample(jax.random.PRNGKey(0), hr, 2, jnp.array([blur, 1.0]),
+                               jnp.zeros(2))
+    np.testing.assert_allclose(clean[0], degrade(None, hr[0], Degradation(2, blur, 0.0)), atol=2e-4)
+    np.testing.assert_allclose(clean[1], degrade(None, hr[1], Degradation(2, 1.0, 0.0)), atol=2e-4)
+    noisy = degrade_per_sample(jax.random.PRNGKey(1), hr, 2, jnp.array([blur, blur]),
+                               jnp.array([noise, 0.0]))
+    assert float(jnp.std(noisy[0] - clean[0])) == pytest.approx(noise, rel=0.1, abs=1e-6)
+    np.testing.assert_allclose(noisy[1], degrade(None, hr[1], Degradation(2, blur, 0.0)), atol=2e-4)
+
+
+def test_degradation_range_sampling_and_validation():
+    from learn import DegradationRange
+
+    r = DegradationRange(2, (0.5, 2.5), (0.002, 0.08))
+    blur, noise = r.sample(jax.random.PRNGKey(0), 4000)
+    assert 0.5 <= float(blur.min()) and float(blur.max()) <= 2.5
+    assert float(jnp.mean(blur)) == pytest.approx(1.5, abs=0.05)  # uniform
+    logn = np.log(np.asarray(noise))
+    assert logn.min() >= np.log(0.002) - 1e-6 and logn.max() <= np.log(0.08) + 1e-6
+    assert float(np.mean(logn)) == pytest.approx(np.log(np.sqrt(0.002 * 0.08)), abs=0.06)  # log-uniform
+    assert r.contains(blur_sigma_px=1.0, noise_sigma=0.1) == {"blur_sigma_px": True, "noise_sigma": False}
+    fixed = DegradationRange.fixed(Degradation(2, 1.3, 0.02))
+    assert fixed.blur_sigma_px == (1.3, 1.3)
+    b, n = fixed.sample(jax.random.PRNGKey(1), 3)
+    np.testing.assert_allclose(b, 1.3, rtol=1e-6)
+    np.testing.assert_allclose(n, 0.02, rtol=1e-5)
+    assert DegradationRange.from_dict(r.to_dict()) == r
+    for bad in ((2.5, 0.5), (0.0, 1.0), (1.0, 4.0), (1.0,)):
+        with pytest.raises(ValueError, match="blur_sigma_px"):
+            DegradationRange(2, bad, (0.002, 0.08))

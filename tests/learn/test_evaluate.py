@@ -18,10 +18,10 @@ def test_metrics_reference_values():
 def test_wiener_undoes_a_known_blur():
     hr = heldout_synthetic(2, size=64, seed=1)
     blurred = np.asarray(gaussian_blur(hr, 2.0))
-    restored = np.asarray(wiener_deconvolve(blurred, 2.0, 1e-3))
+    restored = wiener_deconvolve(blurred, 2.0, 1e-3)
     assert float(psnr(restored, hr, shave=4).mean()) > float(psnr(blurred, hr, shave=4).mean()) + 1
     # With the wrong (much larger) blur the "restoration" rings and gets worse.
-    wrong = np.asarray(wiener_deconvolve(blurred, 5.0, 1e-3))
+    wrong = wiener_deconvolve(blurred, 5.0, 1e-3)
     assert float(psnr(wrong, hr, shave=4).mean()) < float(psnr(restored, hr, shave=4).mean())
 
 
@@ -36,13 +36,20 @@ def test_heldout_scenes_are_not_training_scenes():
 
 
 def test_evaluate_table_and_scale_mismatch(tiny_checkpoint):
-    hr = heldout_synthetic(2, size=32, seed=0)
+    hr = {"photo_a": heldout_synthetic(1, size=64, seed=0)[0],
+          "micro_b": heldout_synthetic(1, size=64, seed=1)[0][:62, :60]}
     r = evaluate(tiny_checkpoint, hr, degradation=Degradation(2, 1.0, 0.01))
     assert set(r["methods"]) == {"bicubic", "wiener", "network"}
+    assert [x["name"] for x in r["images"]] == ["photo_a", "micro_b"]
+    assert set(r["categories"]) == {"photo", "micro"}
     assert r["gain_db"] == pytest.approx(r["methods"]["network"]["psnr_db"]
                                          - r["methods"]["bicubic"]["psnr_db"])
-    # Wiener with an oracle-chosen k is never worse than bicubic (k -> large ~ identity is not
-    # in the grid, but the blur is strong enough here for deconvolution to help).
+    assert r["min_gain_db"] == pytest.approx(min(x["gain_db"] for x in r["images"]))
+    # Given nothing: the noise is estimated, the blur is the checkpoint's default.
+    assert all(x["noise_source"] == "estimated from the image" for x in r["images"])
+    # Wiener with (sigma, k) tuned on the set is better than bicubic here.
     assert r["methods"]["wiener"]["psnr_db"] > r["methods"]["bicubic"]["psnr_db"]
+    informed = evaluate(tiny_checkpoint, hr, degradation=Degradation(2, 1.0, 0.01), informed=True)
+    assert all(x["noise_source"] == "given" for x in informed["images"])
     with pytest.raises(ValueError, match="checkpoint is for scale 2.*scale 4"):
         evaluate(tiny_checkpoint, heldout_synthetic(1, size=32), degradation=Degradation(4, 1.0, 0.01))

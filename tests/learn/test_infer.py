@@ -1,56 +1,108 @@
-"""Inference: tiled == untiled, dtype range kept, 2D and 3D, bad input."""
+"""Inference: tiled == untiled, dtype range kept, 2D and 3D, conditioning chosen and reported."""
+
+import warnings
 
 import jax
 import numpy as np
 import pytest
 
-from learn import apply_tiled, enhance, load_checkpoint
+from learn import OutOfRangeWarning, apply_tiled, enhance, load_checkpoint
+from learn.intensity import normalize
 from physics.imageio import ImageFileError
 
 
 def test_tiled_equals_untiled(tiny_checkpoint):
     ck = load_checkpoint(tiny_checkpoint)
     lr = np.asarray(jax.random.uniform(jax.random.PRNGKey(0), (37, 29)))
-    whole = np.asarray(ck.model(lr))
-    tiled = apply_tiled(ck, lr, tile=8)  # 5 x 4 tiles with shifted border windows
+    whole = np.asarray(ck.model(lr, 1.2, 0.02))
+    tiled = apply_tiled(ck, lr, blur_sigma=1.2, noise_sigma=0.02, tile=8)  # 5 x 4 tiles
     assert tiled.shape == (74, 58)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     # Too little context must show at the seams: the margin is what makes them equal.
-    cut = apply_tiled(ck, lr, tile=8, margin=0)
+    cut = apply_tiled(ck, lr, blur_sigma=1.2, noise_sigma=0.02, tile=8, margin=0)
     assert np.abs(cut - whole).max() > 1e-4
 
 
 def test_enhance_keeps_dtype_range_and_handles_stacks(tiny_checkpoint):
     rng = np.random.default_rng(0)
     img16 = rng.integers(1000, 60000, (3, 20, 24), dtype=np.uint16)
-    out = enhance(img16, tiny_checkpoint, tile=16)
+    out = enhance(img16, tiny_checkpoint, noise_sigma=0.01, tile=16)
     assert out.shape == (3, 40, 48) and out.dtype == np.uint16
-    one = enhance(img16[1], tiny_checkpoint, tile=16)
+    one = enhance(img16[1], tiny_checkpoint, noise_sigma=0.01, tile=16)
     np.testing.assert_array_equal(one, out[1])
-    f = enhance(img16[0].astype(np.float32) * 1e-3, tiny_checkpoint)
+    f = enhance(img16[0].astype(np.float32) * 1e-3, tiny_checkpoint, noise_sigma=0.01)
     assert f.dtype == np.float32
     # Linear in intensity: the map back undoes the normalisation; uint16 is rounded and
     # clipped to its range, float is not.
     np.testing.assert_allclose(out[0], np.clip(np.rint(f * 1e3), 0, 65535), atol=1.0)
 
 
-def test_enhance_default_checkpoint_exists():
-    from learn import default_checkpoint_path
+def test_noise_is_estimated_in_normalised_units_whatever_the_contrast(tiny_checkpoint):
+    # The same scene at full and at 1/4 contrast with the same grey-level noise: in the
+    # normalised units the network is fed, the low-contrast image is ~4x noisier, and
+    # the estimate (made after normalisation) says so.
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:48, 0:48]
+    scene = 0.5 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
+    noise = rng.normal(0, 0.01, scene.shape)
+    _, full = enhance(scene + noise, tiny_checkpoint, return_info=True)
+    _, low = enhance(0.3 + 0.25 * (scene - 0.5) + noise, tiny_checkpoint, return_info=True)
+    assert low[0]["noise_sigma"] / full[0]["noise_sigma"] == pytest.approx(4.0, rel=0.15)
+    assert full[0]["noise_source"] == "estimated from the image"
+    assert full[0]["blur_source"] == "checkpoint default"
+    norm = normalize(scene + noise)[0]
+    lo, hi = np.percentile(scene + noise, [0.5, 99.5])
+    assert full[0]["noise_sigma"] == pytest.approx(0.01 / (hi - lo), rel=0.15)
+    assert norm.std() > 0
 
-    ck = load_checkpoint(default_checkpoint_path())
-    assert ck.scale == 2 and ck.step > 0
+
+def test_given_values_are_used_and_out_of_range_ones_clamped_with_a_warning(tiny_checkpoint):
+    ck = load_checkpoint(tiny_checkpoint)
+    x = np.asarray(jax.random.uniform(jax.random.PRNGKey(2), (24, 24)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in range: no warning at all
+        _, info = enhance(x, ck, blur_sigma=1.7, noise_sigma=0.03, return_info=True)
+    assert (info[0]["blur_sigma_px"], info[0]["noise_sigma"]) == (1.7, 0.03)
+    assert info[0]["noise_source"] == "given"
+    lo, hi = ck.trained_range.blur_sigma_px
+    with pytest.warns(OutOfRangeWarning, match="blur_sigma_px 9 LR px is outside"):
+        out, info = enhance(x, ck, blur_sigma=9.0, noise_sigma=0.03, return_info=True)
+    assert info[0]["blur_sigma_px"] == hi
+    np.testing.assert_array_equal(out, enhance(x, ck, blur_sigma=hi, noise_sigma=0.03))
+    with pytest.warns(OutOfRangeWarning, match="noise_sigma 0.0001 .* is outside"):
+        _, info = enhance(x, ck, blur_sigma=1.0, noise_sigma=1e-4, return_info=True)
+    assert info[0]["noise_sigma"] == ck.trained_range.noise_sigma[0]
+    # Noise above the range: the slice is normalised over a wider range instead, so
+    # the network is told the truth (noise = range maximum in the units it is fed).
+    top = ck.trained_range.noise_sigma[1]
+    with pytest.warns(OutOfRangeWarning, match="normalised over a 2x wider range"):
+        y, info = enhance(x, ck, blur_sigma=1.0, noise_sigma=2 * top, return_info=True)
+    assert (info[0]["noise_sigma"], info[0]["range_factor"]) == (top, 2.0)
+    # Equivalent by hand: widen lo/hi about their centre, run the network, map back.
+    lo, hi = np.percentile(x.astype(np.float64), [0.5, 99.5])
+    mid, half = (lo + hi) / 2, (hi - lo)
+    by_hand = apply_tiled(ck, ((x - (mid - half)) / (2 * half)).astype(np.float32),
+                          blur_sigma=1.0, noise_sigma=top) * (2 * half) + (mid - half)
+    np.testing.assert_allclose(y, by_hand, atol=1e-5)
+    # The conditioning matters: a different noise gives a different image.
+    a = enhance(x, ck, blur_sigma=1.0, noise_sigma=0.005)
+    b = enhance(x, ck, blur_sigma=1.0, noise_sigma=0.05)
+    assert np.abs(a - b).max() > 1e-5
 
 
-@pytest.mark.parametrize("image, match", [
-    (np.ones((1, 1)), "at least 2x2"),
-    (np.ones((4, 1, 7)), "at least 2x2"),
-    (np.array([[0.0, 1.0], [np.nan, 2.0]]), "NaN"),
-    (np.ones((2, 3, 4, 5)), "2D image or 3D stack"),
-    (np.zeros((8, 8)), "flat image"),
+@pytest.mark.parametrize("image, kw, match", [
+    (np.ones((1, 1)), {}, "at least 2x2"),
+    (np.ones((4, 1, 7)), {}, "at least 2x2"),
+    (np.array([[0.0, 1.0], [np.nan, 2.0]]), {}, "NaN"),
+    (np.ones((2, 3, 4, 5)), {}, "2D image or 3D stack"),
+    (np.zeros((8, 8)), {}, "flat image"),
+    (np.arange(64.0).reshape(8, 8), {}, "too small to estimate its noise"),
+    (np.arange(64.0).reshape(8, 8), {"noise_sigma": -1.0}, "noise_sigma: must be"),
+    (np.arange(64.0).reshape(8, 8), {"noise_sigma": 0.01, "blur_sigma": float("nan")}, "blur_sigma"),
 ])
-def test_bad_images(tiny_checkpoint, image, match):
+def test_bad_images(tiny_checkpoint, image, kw, match):
     with pytest.raises(ValueError, match=match):
-        enhance(image, tiny_checkpoint)
+        enhance(image, tiny_checkpoint, **kw)
 
 
 def test_unknown_checkpoint(tmp_path):

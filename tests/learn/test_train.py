@@ -4,8 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from learn import (Degradation, TrainConfig, create_model, load_checkpoint, preset,
-                   save_checkpoint, train)
+import json
+
+from learn import (Degradation, DegradationRange, TrainConfig, create_model, load_checkpoint,
+                   preset, save_checkpoint, train)
 from physics.imageio import ImageFileError
 
 CFG = dict(batch_size=4, patch_lr=16, val_every=3, save_every=3)
@@ -21,12 +23,12 @@ def test_few_steps_lower_the_loss(tiny_dataset, tmp_path):
     graphdef, state = nnx.split(create_model(preset("tiny")), nnx.Param)
     params, tx = nnx.to_pure_dict(state), make_optimizer(cfg)
     opt = tx.init(params)
-    step = make_train_step(graphdef, tx, cfg, 2)
+    step = make_train_step(graphdef, tx, cfg, DegradationRange(2))
     rng = jax.random.PRNGKey(0)
     fixed = 0  # the same batch every time, so the loss must fall
     losses = []
     for _ in range(25):
-        params, opt, loss = step(params, opt, rng, fixed, ds.hr, ds.lr)
+        params, opt, loss = step(params, opt, rng, fixed, ds.hr)
         losses.append(float(loss))
     assert losses[-1] < 0.95 * losses[0]
     assert all(b < a for a, b in zip(losses[::5], losses[5::5]))
@@ -34,15 +36,43 @@ def test_few_steps_lower_the_loss(tiny_dataset, tmp_path):
 
 def test_checkpoint_round_trip(tmp_path):
     m = create_model(preset("tiny", scale=3), seed=5)
-    deg = Degradation(3, 0.7, 0.02)
-    save_checkpoint(tmp_path / "c", model=m, degradation=deg, step=7, info={"note": "x"})
+    rng = DegradationRange(3, (0.6, 2.0), (0.003, 0.05))
+    save_checkpoint(tmp_path / "c", model=m, trained_range=rng, step=7, default_blur_sigma_px=1.3,
+                    info={"note": "x"})
     ck = load_checkpoint(tmp_path / "c")
-    assert (ck.scale, ck.step, ck.degradation, ck.info["note"]) == (3, 7, deg, "x")
+    assert (ck.scale, ck.step, ck.trained_range, ck.default_blur_sigma_px, ck.info["note"]) == \
+        (3, 7, rng, 1.3, "x")
     x = jax.random.uniform(jax.random.PRNGKey(0), (9, 11))
-    np.testing.assert_array_equal(np.asarray(ck.model(x)), np.asarray(m(x)))
+    for b, n in ((1.0, 0.01), (2.0, 0.04)):
+        np.testing.assert_array_equal(np.asarray(ck.model(x, b, n)), np.asarray(m(x, b, n)))
+    # The JSON says what the inputs are, their units, and how images are normalised.
+    info = json.loads((tmp_path / "c" / "checkpoint.json").read_text())
+    assert set(info["conditioning"]["inputs"]) == {"blur_sigma_px", "noise_sigma"}
+    assert info["conditioning"]["trained_range"]["noise_sigma"] == [0.003, 0.05]
+    assert "99.5" in info["normalisation"]
     # Re-saving replaces the state file (one state file, named in checkpoint.json).
-    save_checkpoint(tmp_path / "c", model=m, degradation=deg, step=8)
+    save_checkpoint(tmp_path / "c", model=m, trained_range=rng, step=8)
     assert [p.name for p in (tmp_path / "c").glob("state-*.npz")] == ["state-00000008.npz"]
+
+
+def test_unconditioned_version_1_checkpoints_are_refused_clearly(tmp_path):
+    (tmp_path / "checkpoint.json").write_text(json.dumps(
+        {"format": "xray-lens-twin/learn-checkpoint", "format_version": 1, "model": {},
+         "degradation": {"scale": 2, "blur_sigma_px": 1.0, "noise_sigma": 0.01}}))
+    with pytest.raises(ImageFileError, match="format version 1.*without blur/noise inputs"):
+        load_checkpoint(tmp_path)
+
+
+def test_shipped_checkpoint_records_its_conditioning_and_no_machine_path():
+    from learn import default_checkpoint_path
+
+    text = (default_checkpoint_path() / "checkpoint.json").read_text()
+    assert "/tmp" not in text and "/work" not in text and "/home" not in text
+    ck = load_checkpoint(default_checkpoint_path())
+    # issue 8's minimum trained ranges
+    assert ck.trained_range.blur_sigma_px[0] <= 0.5 and ck.trained_range.blur_sigma_px[1] >= 2.5
+    assert ck.trained_range.noise_sigma[0] <= 0.002 and ck.trained_range.noise_sigma[1] >= 0.08
+    assert ck.scale == 2 and ck.default_blur_sigma_px == 1.0
 
 
 def test_resume_equals_uninterrupted_run(tiny_dataset, tmp_path):
@@ -98,13 +128,16 @@ def test_fine_tuning_starts_from_the_given_checkpoint(tiny_dataset, tiny_checkpo
     start = load_checkpoint(tiny_checkpoint)
     # A vanishing learning rate: after one step the parameters are still the initial ones.
     cfg = TrainConfig(steps=1, **{**CFG, "learning_rate": 1e-12})
-    train(tiny_dataset, tmp_path / "ft", model_config=start.config, train_config=cfg, init=start)
+    fixed = DegradationRange.fixed(Degradation(2, 1.3, 0.02))  # the paper's protocol
+    train(tiny_dataset, tmp_path / "ft", model_config=start.config, train_config=cfg, init=start,
+          degradations=fixed)
     tuned = load_checkpoint(tmp_path / "ft")
+    assert tuned.trained_range == fixed
     params = [k for k in start.arrays if k.startswith("params/")]
     assert params
     for k in params:
         np.testing.assert_allclose(tuned.arrays[k], start.arrays[k], atol=1e-6, err_msg=k)
-    assert tuned.info["init"] == str(start.path)
+    assert tuned.info["init"] == start.path.name
     # A fresh model with the same settings is far from the checkpoint.
     fresh = train(tiny_dataset, tmp_path / "fresh", model_config=start.config, train_config=cfg)
     far = load_checkpoint(tmp_path / "fresh").arrays

@@ -254,16 +254,17 @@ def test_corrupted_geometry_json(memory_guard, reconstruct_inputs, data):
 
 @pytest.fixture(scope="module")
 def learn_inputs(tmp_path_factory):
-    from learn import Degradation, make_dataset
+    from learn import DegradationRange, make_dataset
     from learn.checkpoint import save_checkpoint
     from learn.model import ModelConfig, create_model
     from physics.imageio import write_tiff
 
     folder = tmp_path_factory.mktemp("fuzz-learn")
-    deg = Degradation(scale=2, blur_sigma_px=1.0, noise_sigma=0.01)
     save_checkpoint(folder / "ck", model=create_model(ModelConfig(scale=2, depth=2, width=4)),
-                    degradation=deg, step=0)
-    make_dataset(folder / "data", degradation=deg, n_synthetic=3, hr_size=16, shard_size=2,
+                    trained_range=DegradationRange(scale=2), step=0)
+    # 64 px: a 4-px LR patch and its 14-px degradation margins fit, so an intact manifest
+    # passes every check and reaches the budget.
+    make_dataset(folder / "data", scale=2, n_synthetic=3, hr_size=64, shard_size=2,
                  val_fraction=0.34, seed=0)
     write_tiff(folder / "in.tif", np.random.default_rng(0).random((8, 8)).astype(np.float32),
                pixel_size_um=1.0)
@@ -306,8 +307,9 @@ def test_corrupted_checkpoint(memory_guard, learn_inputs, data):
             raw = state.read_bytes()
             cut = data.draw(st.integers(0, len(raw) - 1))
             state.write_bytes(raw[:cut])
+        # --noise-sigma: an 8x8 image is too small to estimate it, and the checkpoint is the target
         code, err = cli("enhance", learn_inputs / "in.tif", "--out", Path(tmp) / "o.tif",
-                        "--checkpoint", ck, "--max-memory", BUDGET)
+                        "--checkpoint", ck, "--noise-sigma", "0.01", "--max-memory", BUDGET)
         assert_clean(code, err)
 
 

@@ -23,25 +23,26 @@ TINY = "--max-memory", "64 MiB"
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """A complete 3-image data set (16 px, s=2)."""
-    from learn import Degradation, make_dataset
+    """A complete 3-image data set (72 px, s=2: room for an 8-px LR patch and its 14-px
+    degradation margins)."""
+    from learn import make_dataset
 
     out = tmp_path_factory.mktemp("hard") / "data"
-    make_dataset(out, degradation=Degradation(scale=2, blur_sigma_px=1.0, noise_sigma=0.01),
-                 n_synthetic=3, hr_size=16, shard_size=2, val_fraction=0.34, seed=1)
+    make_dataset(out, scale=2, n_synthetic=3, hr_size=72, shard_size=2, val_fraction=0.34,
+                 seed=1)
     return out
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """An untrained depth-2 width-4 checkpoint (enough to load, validate and run)."""
-    from learn import Degradation
+    from learn import DegradationRange
     from learn.checkpoint import save_checkpoint
     from learn.model import ModelConfig, create_model
 
     out = tmp_path_factory.mktemp("hard") / "ckpt"
     save_checkpoint(out, model=create_model(ModelConfig(scale=2, depth=2, width=4)),
-                    degradation=Degradation(scale=2, blur_sigma_px=1.0, noise_sigma=0.01), step=0)
+                    trained_range=DegradationRange(scale=2), step=0)
     return out
 
 
@@ -80,12 +81,12 @@ def test_checkpoint_state_file_outside_folder_is_neither_read_nor_deleted(tmp_pa
     assert "victim" in line  # names the offending value, not file contents
     assert victim.is_file()
     # Saving a new checkpoint over the hostile one never deletes what it names.
-    from learn import Degradation
+    from learn import DegradationRange
     from learn.checkpoint import save_checkpoint
     from learn.model import ModelConfig, create_model
 
     save_checkpoint(ck, model=create_model(ModelConfig(scale=2, depth=2, width=4)),
-                    degradation=Degradation(scale=2), step=5)
+                    trained_range=DegradationRange(scale=2), step=5)
     assert victim.is_file()
 
 
@@ -271,8 +272,10 @@ def test_truncated_partial_reconstruction_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("edit", [
-    {"model": None}, {"degradation": None}, {"state_file": None}, {"step": "ten"},
+    {"model": None}, {"conditioning": None}, {"state_file": None}, {"step": "ten"},
     {"model": {"scale": 2, "depth": 20, "width": 100000}}, {"format": "other"},
+    {"format_version": 1}, {"conditioning": {"encoding": "other"}},
+    {"model": {"scale": 2, "depth": 2, "width": 5}},
 ])
 def test_damaged_checkpoint_json_is_one_line(tmp_path, capsys, checkpoint, edit):
     ck = _copy(checkpoint, tmp_path / "ck")
@@ -349,8 +352,9 @@ def test_two_numbers_in_a_quantity_are_refused(tmp_path, capsys):
 def test_enhance_of_rgb_tiff_writes_grey(tmp_path, capsys, checkpoint):
     rgb = np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    # --noise-sigma: the conditioned network cannot estimate the noise of a 12x10 image
     code, out, err = run_cli(capsys, "enhance", tmp_path / "rgb.tif", "--out", tmp_path / "o.tif",
-                             "--checkpoint", checkpoint, "--json")
+                             "--checkpoint", checkpoint, "--noise-sigma", "0.01", "--json")
     assert code == 0, err
     assert read_image(tmp_path / "o.tif").data.shape == (24, 20)
     grey = read_image(tmp_path / "rgb.tif").data
@@ -385,15 +389,15 @@ def test_edited_manifest_hash_or_count_is_refused(tmp_path, capsys, dataset, che
     data = _copy(dataset, tmp_path / "d-bytes")
     shard = next(data.glob("val-*.npz"))
     with np.load(shard) as z:
-        hr, lr = z["hr"] + 1.0, z["lr"]
-    np.savez(shard, hr=hr, lr=lr)
+        hr = z["hr"] + 1.0
+    np.savez(shard, hr=hr)
     assert_user_error(run_cli(capsys, "evaluate", "--checkpoint", checkpoint, "--data", data),
                       "SHA-256")
 
 
 @pytest.mark.slow
 def test_resume_with_different_data_is_refused(tmp_path, capsys, dataset):
-    from learn import Degradation, make_dataset
+    from learn import make_dataset
 
     ck = tmp_path / "ck"
     args = ("--out", ck, "--preset", "tiny", "--steps", 2, "--batch", 2, "--patch", 8,
@@ -401,8 +405,8 @@ def test_resume_with_different_data_is_refused(tmp_path, capsys, dataset):
     code, _, err = run_cli(capsys, "train", "--data", dataset, *args, "--json")
     assert code == 0, err
     other = tmp_path / "other"  # same parameters, another seed: other images
-    make_dataset(other, degradation=Degradation(scale=2, blur_sigma_px=1.0, noise_sigma=0.01),
-                 n_synthetic=3, hr_size=16, shard_size=2, val_fraction=0.34, seed=2)
+    make_dataset(other, scale=2, n_synthetic=3, hr_size=72, shard_size=2, val_fraction=0.34,
+                 seed=2)
     assert_user_error(run_cli(capsys, "train", "--data", other, *args, "--resume"),
                       "--resume", "data: the data set differs")
     code, _, err = run_cli(capsys, "train", "--data", dataset, *args, "--resume", "--json")
@@ -411,8 +415,9 @@ def test_resume_with_different_data_is_refused(tmp_path, capsys, dataset):
 
 def test_checkpoint_scale_disagreeing_with_its_model_is_refused(tmp_path, capsys, checkpoint):
     ck = _copy(checkpoint, tmp_path / "ck")
-    _edit_json(ck / "checkpoint.json", degradation={"scale": 3, "blur_sigma_px": 1.0,
-                                                    "noise_sigma": 0.01})
+    conditioning = json.loads((ck / "checkpoint.json").read_text())["conditioning"]
+    conditioning["trained_range"]["scale"] = 3
+    _edit_json(ck / "checkpoint.json", conditioning=conditioning)
     assert_user_error(run_cli(capsys, "evaluate", "--checkpoint", ck, "--synthetic", 1,
                               "--size", 16), "scale")
 
@@ -458,7 +463,8 @@ def test_length_options_take_unit_strings(tmp_path, capsys, checkpoint):
     img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "plain.tif", img)  # no calibration
     code, _, err = run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
-                           "--checkpoint", checkpoint, "--pixel-size", "0.406 um")
+                           "--checkpoint", checkpoint, "--pixel-size", "0.406 um",
+                           "--noise-sigma", "0.01")
     assert code == 0, err
     assert read_image(tmp_path / "o.tif").pixel_size_um == pytest.approx(0.203)
     assert_user_error(run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
@@ -478,7 +484,7 @@ def test_missing_pixel_size_is_allowed_where_not_needed(tmp_path, capsys, checkp
     img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "plain.tif", img)
     code, _, err = run_cli(capsys, "enhance", tmp_path / "plain.tif", "--out", tmp_path / "o.tif",
-                           "--checkpoint", checkpoint)
+                           "--checkpoint", checkpoint, "--noise-sigma", "0.01")
     assert code == 0, err
     assert "no pixel size" in err and "written without one" in err
     out = read_image(tmp_path / "o.tif")
@@ -532,3 +538,12 @@ def test_failed_sweep_point_reports_its_cause_or_is_internal():
     message = user_error_message(failed(ScenarioError("object.phantom: no line-pair groups")))
     assert message.startswith("sweep point 1/2") and "object.phantom: no line-pair groups" in message
     assert user_error_message(failed(ValueError("a bug"))) is None
+
+
+def test_enhance_of_an_image_too_small_for_the_noise_estimate_asks_for_the_noise(tmp_path, capsys,
+                                                                                  checkpoint):
+    img = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "small.tif", img)
+    assert_user_error(run_cli(capsys, "enhance", tmp_path / "small.tif", "--out", tmp_path / "o.tif",
+                              "--checkpoint", checkpoint), "small.tif", "--noise-sigma")
+    assert not (tmp_path / "o.tif").exists()
