@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
                    help="sweep back end: local (processes), serial, dask (LocalCluster), dask://HOST:PORT")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override a scenario value (TOML syntax for the value)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="noise draws to repeat (sets acquisition.seeds; default: the scenario's, "
+                        "3 for the published system, 2 with --quick)")
     p.add_argument("--json", action="store_true", help="print results.json")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(handler=run)
@@ -39,6 +42,10 @@ def run(args) -> int:
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
     scenario = load_scenario(path)
     overrides = parse_overrides(args.set)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise ValueError(f"--seeds: expected a whole number >= 1, got {args.seeds}")
+        overrides["acquisition.seeds"] = args.seeds
     if overrides:
         scenario = scenario.with_values(overrides, keep_sweep=True)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
