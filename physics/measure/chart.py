@@ -18,27 +18,58 @@ pixel ``i`` of an axis with ``n`` pixels of size ``p`` spans
 profile is averaged over the pixels of ``bbox_px``. Optional top-level fields
 ``material`` and ``thickness_um`` (written by the phantom) are kept as information.
 
-Resolved criterion (Rayleigh, applied to the line signal)
----------------------------------------------------------
+Lines and the resolved criterion (Rayleigh, applied to the line signal)
+-----------------------------------------------------------------------
 The profile is averaged along the lines over the bbox and extended 1.5
-periods beyond it across the lines. "Line signal" is the profile's distance
-from the background level ``B`` in the lines' direction (lines are darker than
-the background in projections, brighter in attenuation slices; which one is
-decided by the sign of the profile's correlation with the ideal pattern). ``B``
-is the median of the profile from one line width to 1.5 periods beside the
-pattern (where the image ends there: the background end of the normalisation
-range of :func:`physics.measure.noise.normalization_range`).
+periods beyond it across the lines. "Line signal" ``s`` is the profile's
+distance from the background level ``B`` in the lines' direction (lines are
+darker than the background in projections, brighter in attenuation slices;
+which one is decided by the sign of the profile's correlation with the ideal
+pattern). ``B`` is the median of the profile from one line width to 1.5
+periods beside the pattern, on the side further from the lines' level (the
+other side may hold a neighbouring pattern, as in a USAF 1951 target); where
+the image ends on both sides: the background end of the normalisation range of
+:func:`physics.measure.noise.normalization_range`.
+``sigma`` is the noise of the averaged profile (robust, from differences
+along the lines).
+
+**A line** is a local maximum ``p`` of ``s`` inside the pattern that stands out
+from the spaces on both sides: its topographic prominence (height above the
+higher of the two lowest points that separate it from higher maxima or the
+profile's ends, as :func:`scipy.signal.peak_prominences`; of two equal maxima
+the right one is taken as the higher) is
+
+* at least ``LINE_PROMINENCE = 0.265`` of the larger of its own line signal
+  ``s(p)`` and the group's line signal ``L`` (median of ``s`` at the expected
+  line centres, each taken as the largest ``s`` within a quarter period): two
+  maxima closer than Rayleigh's dip are one feature, so ripples and bumps on a
+  flat bar top (ringing of a sharpened or super-resolved image) are not lines,
+  and neither are small ripples in the spaces;
+* and, as a noise guard, both the prominence and ``s(p)`` exceed
+  ``PEAK_NOISE_SIGMAS = 3`` noise sigmas, so a noise-only group has no lines.
+  On a smooth image ``sigma`` is tiny and the relative test alone decides.
+
+A line's position is the midpoint of its extent at half its local prominence
+(above the lowest points between it and the neighbouring lines): the middle of
+a flat or rippled bar top, whose highest ripple may sit at an edge.
 A group is **resolved** when
 
-1. exactly ``n_lines`` line extrema are found, one near each expected line
-   centre (within a quarter period), each standing out from its neighbouring
-   spaces by more than 3 noise sigmas of the averaged profile, and
+1. exactly ``n_lines`` lines are centred inside the pattern, one within a
+   quarter period of each expected line centre (merged lines give fewer,
+   texture between lines more);
 2. every dip between two adjacent lines is at least 26.5 % of the smaller of the
-   two line signals: ``min(L_i, L_i+1) - S_i >= 0.265 min(L_i, L_i+1)``.
+   two line signals: ``min(L_i, L_i+1) - S_i >= 0.265 min(L_i, L_i+1)``, with
+   ``L_i`` the largest signal within a quarter period of expected line centre
+   ``i`` and ``S_i`` the lowest signal between the two. ``min_dip`` (the
+   smallest of these dips) is reported for every group whose line signals are
+   positive, resolved or not, so it can be averaged over noise draws.
 
 26.5 % is the central dip of two incoherent point images at Rayleigh's
 separation (Airy pattern, 0.735 of the peak), so a group is resolved when each
-pair of neighbouring lines is at least as separated as Rayleigh's limit.
+pair of neighbouring lines is at least as separated as Rayleigh's limit. The
+same fraction sets what counts as a line, so a maximum that would not be
+resolved from its neighbour by Rayleigh's criterion is never counted as a
+separate line.
 
 Michelson contrast ``(Imax - Imin) / (Imax + Imin)``: ``Imax`` is the mean of
 the profile's maxima and ``Imin`` the mean of its minima over the expected line
@@ -59,7 +90,12 @@ from physics.measure.noise import normalization_range
 
 #: Central dip of two incoherent Airy images at Rayleigh's separation (1 - 0.735).
 RAYLEIGH_DIP = 0.265
-#: Line extrema must stand out from the noise of the averaged profile by this (assumed).
+#: A line stands out from the spaces on both sides by this fraction of the larger of its
+#: own and the group's line signal: the Rayleigh dip, so maxima Rayleigh would not
+#: separate count as one feature.
+LINE_PROMINENCE = RAYLEIGH_DIP
+#: Noise guard: a line's prominence and signal exceed this many noise sigmas of the
+#: averaged profile (assumed: a Gaussian sample exceeds 3 sigma with probability 0.13 %).
 PEAK_NOISE_SIGMAS = 3.0
 ORIENTATIONS = ("vertical", "horizontal")
 
@@ -192,7 +228,16 @@ class ChartLayout:
 
 @dataclass(frozen=True)
 class GroupMeasurement:
-    """Measurement of one group (see the module docstring for the definitions)."""
+    """Measurement of one group (see the module docstring for the definitions).
+
+    ``peaks_found``: lines centred inside the pattern by the line rule (maxima
+    that stand out by the Rayleigh fraction of the larger of their own and the
+    group's line signal, and by the noise guard); ``peaks_expected``:
+    ``n_lines``. ``min_dip``: smallest dip between neighbouring expected lines
+    as a fraction of the smaller line signal (above 1 when a space is darker
+    than the background beside the pattern; ``None`` when a line signal is not
+    positive, e.g. no pattern at all).
+    """
 
     name: str
     line_width_um: float
@@ -275,14 +320,16 @@ def _measure_group(img, g: ChartGroup, bbox, pixel, value_range) -> GroupMeasure
     lines_dark = corr < 0
     # Background: profile from one line width to 1.5 periods beside the pattern;
     # where the image ends there, the background end of the normalisation range.
-    beside = ((x <= start - w) & (x >= start - 1.5 * period)) | (
-        (x >= end + w) & (x <= end + 1.5 * period))
-    if beside.any():
-        background = float(np.median(profile[beside]))
+    # Of the two sides, the one further from the lines' level: the other may hold a
+    # neighbouring pattern (USAF elements sit one line width apart).
+    sides = [profile[(x <= start - w) & (x >= start - 1.5 * period)],
+             profile[(x >= end + w) & (x <= end + 1.5 * period)]]
+    medians = [float(np.median(v)) for v in sides if v.size]
+    if medians:
+        background = max(medians) if lines_dark else min(medians)
     else:
         background = value_range[1] if lines_dark else value_range[0]
     signal = (background - profile) if lines_dark else (profile - background)
-    lo, hi = value_range
 
     def extremum(centres, pick):
         vals = []
@@ -299,26 +346,127 @@ def _measure_group(img, g: ChartGroup, bbox, pixel, value_range) -> GroupMeasure
                          f"got Imax {imax:.4g} and Imin {imin:.4g}")
     contrast = (imax - imin) / (imax + imin)
 
-    floor = max(PEAK_NOISE_SIGMAS * noise, 1e-9 * (hi - lo))
-    peaks, _ = find_peaks(signal, prominence=floor, distance=max(period / 2.0, 1.0))
-    peaks = peaks[(x[peaks] >= start) & (x[peaks] <= end)]
-    found = int(peaks.size)
+    # Dips between neighbouring expected lines, from the maximum within a quarter
+    # period of each line centre; defined whether or not the lines are resolved.
+    tops = []
+    for c in line_c:
+        sel = np.flatnonzero(np.abs(x - c) <= max(period / 4.0, 0.5))
+        tops.append(int(sel[np.argmax(signal[sel])]) if sel.size
+                    else int(np.argmin(np.abs(x - c))))
+    dips = []
+    for a, b in zip(tops[:-1], tops[1:]):
+        top = float(min(signal[a], signal[b]))
+        dips.append((top - float(signal[a:b + 1].min())) / top if top > 0 else None)
+    min_dip = None if any(d is None for d in dips) else float(min(dips))
 
-    resolved, min_dip = False, None
-    matched = _match(x[peaks], line_c, period / 4.0)
-    if matched is not None and found == n:
-        line_sig = signal[peaks[matched]]
-        dips = []
-        for i in range(n - 1):
-            a, b = peaks[matched[i]], peaks[matched[i + 1]]
-            valley = float(signal[a:b + 1].min())
-            top = float(min(line_sig[i], line_sig[i + 1]))
-            dips.append((top - valley) / top if top > 0 else 0.0)
-        min_dip = float(min(dips))
-        resolved = min_dip >= RAYLEIGH_DIP
+    reference = max(float(np.median(signal[tops])), 0.0)
+    centres = find_lines(signal, reference=reference, noise=noise) + 0.5   # x of sample i: i + 0.5
+    lines = centres[(centres >= start) & (centres <= end)]
+    found = int(lines.size)
+    resolved = (found == n and _match(lines, line_c, period / 4.0) is not None
+                and min_dip is not None and min_dip >= RAYLEIGH_DIP)
     return GroupMeasurement(name=g.name, line_width_um=g.line_width_um, contrast=float(contrast),
                             peaks_found=found, peaks_expected=n, resolved=bool(resolved),
                             lines_dark=bool(lines_dark), min_dip=min_dip)
+
+
+def find_lines(signal, *, reference: float = 0.0, noise: float = 0.0,
+               line_prominence: float = LINE_PROMINENCE,
+               noise_sigmas: float = PEAK_NOISE_SIGMAS) -> np.ndarray:
+    """Centres of the lines in a line-signal profile (see the module docstring).
+
+    Parameters
+    ----------
+    signal : 1D array
+        Line signal: distance of the averaged profile from the background, in
+        the lines' direction (lines are maxima).
+    reference : float
+        The group's line signal (median signal at the expected line centres);
+        a maximum must stand out by ``line_prominence`` of the larger of its own
+        signal and this, so ripples in the spaces are not lines either.
+    noise : float
+        Noise sigma of ``signal`` (0 for none).
+    line_prominence : float
+        Minimum prominence as a fraction of ``max(own signal, reference)``.
+    noise_sigmas : float
+        Minimum prominence and signal in units of ``noise``.
+
+    Returns
+    -------
+    ndarray of float
+        Increasing centres of the lines in sample indices: the midpoint of each
+        line's extent at half its local prominence (above the lowest points
+        between it and its neighbouring lines), i.e. the middle of a flat or
+        rippled bar top, or the maximum of a symmetric peak.
+    """
+    s = np.asarray(signal, dtype=float)
+    if s.ndim != 1 or not np.all(np.isfinite(s)):
+        raise ValueError("signal: expected a finite 1D profile")
+    if not (0.0 < line_prominence < 1.0):
+        raise ValueError(f"line_prominence: expected a fraction in (0, 1), got {line_prominence!r}")
+    if not (noise >= 0.0 and math.isfinite(noise)):
+        raise ValueError(f"noise: expected a finite sigma >= 0, got {noise!r}")
+    floor = noise_sigmas * noise
+    # Every local maximum (plateaus count once, at their middle) with its prominence.
+    peaks, _ = find_peaks(s)
+    prom = _prominences(s, peaks)
+    height = s[peaks]
+    keep = ((height > 0.0) & (prom >= line_prominence * np.maximum(height, reference))
+            & (prom > floor) & (height > floor))
+    return _line_centres(s, peaks[keep])
+
+
+def _line_centres(s: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Centre of each line: midpoint of its extent at half its local prominence.
+
+    A line's stretch is bounded by the lowest points between it and the
+    neighbouring lines; its local base is the higher of the lowest points on
+    either side within that stretch, and its extent is where ``s`` stays above
+    halfway between base and peak (linear interpolation at the ends).
+    """
+    out = np.empty(peaks.size)
+    bounds = [0] + [int(a + np.argmin(s[a:b + 1])) for a, b in zip(peaks[:-1], peaks[1:])] \
+        + [s.size - 1]
+    for k, p in enumerate(peaks):
+        first, last = bounds[k], bounds[k + 1]
+        level = 0.5 * (s[p] + max(s[first:p + 1].min(), s[p:last + 1].min()))
+        lo = p
+        while lo > first and s[lo - 1] >= level:
+            lo -= 1
+        hi = p
+        while hi < last and s[hi + 1] >= level:
+            hi += 1
+        left = lo - (s[lo] - level) / (s[lo] - s[lo - 1]) if lo > first else float(lo)
+        right = hi + (s[hi] - level) / (s[hi] - s[hi + 1]) if hi < last else float(hi)
+        out[k] = 0.5 * (left + right)
+    return out
+
+
+def _prominences(s: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Topographic prominence of each peak, ties broken towards the right.
+
+    As :func:`scipy.signal.peak_prominences`, except that on its right a peak's
+    search also stops at a sample *equal* to its height: of two equal maxima
+    separated by a shallow dip (e.g. a split bar top) only one stands out from
+    the dip, so the pair counts as one feature, as it does when they differ.
+    """
+    out = np.empty(peaks.size)
+    n = s.size
+    for k, p in enumerate(peaks):
+        h = s[p]
+        lo, hi = p, p
+        while lo > 0 and s[lo - 1] == h:          # the peak's own plateau
+            lo -= 1
+        while hi < n - 1 and s[hi + 1] == h:
+            hi += 1
+        left = s[:lo][::-1]
+        stop = np.flatnonzero(left > h)
+        left_min = left[:stop[0] if stop.size else left.size].min(initial=h)
+        right = s[hi + 1:]
+        stop = np.flatnonzero(right >= h)
+        right_min = right[:stop[0] if stop.size else right.size].min(initial=h)
+        out[k] = h - max(left_min, right_min)
+    return out
 
 
 def _match(positions, centres, tol):

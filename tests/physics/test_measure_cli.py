@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,8 @@ import pytest
 from physics.imageio import write_json, write_tiff
 
 TWIN = Path(sys.executable).with_name("twin")
-REAL = Path(os.environ.get("XRAY_LENS_TWIN_SHARED",
-                           Path(__file__).resolve().parents[3] / "shared")) / "data" / "real-edges"
+# The measured edges ship with the repository (tests/data/real-edges, README + licence there).
+REAL = Path(__file__).resolve().parents[1] / "data" / "real-edges"
 
 
 def _console() -> list[str]:

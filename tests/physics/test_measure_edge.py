@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,8 @@ from scipy.special import ndtr
 from physics.imageio import read_tiff
 from physics.measure.edge import EdgeResult, measure_edge
 
-# The measured data live in shared/ beside the checkout (as CI lays them out);
-# XRAY_LENS_TWIN_SHARED points elsewhere. Missing data fail the real-data tests loudly.
-REAL = Path(os.environ.get("XRAY_LENS_TWIN_SHARED",
-                           Path(__file__).resolve().parents[3] / "shared")) / "data" / "real-edges"
+# The measured edges ship with the repository (tests/data/real-edges, README + licence there).
+REAL = Path(__file__).resolve().parents[1] / "data" / "real-edges"
 
 
 def _phi_second_antiderivative(u):
