@@ -551,6 +551,6 @@ def _copy_images(work: Path, images: Path):
 
 def _trained_ranges(checkpoint) -> dict:
     """The degradation ranges the network was trained over (for the report)."""
-    ranges = checkpoint.trained_ranges
-    return {"blur_sigma_px": [float(v) for v in ranges["blur_sigma_px"]],
-            "noise_sigma": [float(v) for v in ranges["noise_sigma"]]}
+    r = checkpoint.trained_range
+    return {"blur_sigma_px": [float(v) for v in r.blur_sigma_px],
+            "noise_sigma": [float(v) for v in r.noise_sigma]}
