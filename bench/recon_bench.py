@@ -1,6 +1,10 @@
 """Throughput of the distance-driven projectors (voxel-view updates per second).
 
-Cases (issue 3):
+Cases (issues 3 and 10):
+* measured: TomoPy's tooth sinogram (tests/data/sinogram: parallel beam, 181 views over
+  180 degrees, 593 pixels, 593 x 593 volume): FBP, SIRT, SART, CGLS, forward and back
+  projection, ours and ASTRA's CPU algorithms interleaved in this process (``linear``
+  projector, ASTRA's fastest CPU one here);
 * 2D: 512 x 512 volume, 41 views over 40 degrees, 1024 detector pixels;
 * 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector.
 
@@ -10,7 +14,7 @@ Python-level allocations (tracemalloc). When ``astra-toolbox`` is importable, th
 also runs through ASTRA's CPU ``line_fanflat`` projector in this process, interleaved with
 ours over ``--rounds`` rounds (the machine is shared, so both see the same load), and the
 ratios of the best and of the median times are printed with the load average.
-Run: ``python bench/recon_bench.py`` (``--skip-3d`` for the 2D case only).
+Run: ``python bench/recon_bench.py`` (``--skip-3d``, ``--skip-tooth`` leave cases out).
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import recon
+
+from pathlib import Path
+
+TOOTH = Path(__file__).resolve().parents[1] / "tests" / "data" / "sinogram"
+SIRT_ITERATIONS = 10   # per timed SIRT / CGLS run (ASTRA: the same)
 
 R_UM = 1.0e4  # source-to-scintillator distance, assumed (about 10 mm for a micro-focus tube)
 
@@ -94,17 +103,145 @@ def _astra_2d(geom, ours, repeat, rounds):
     return {"times": times, "sino": sino}
 
 
+def _tooth(repeat, rounds):
+    """Ours vs ASTRA CPU on the measured sinogram: every algorithm, interleaved."""
+    sino = np.load(TOOTH / "tooth_sinogram.npy")
+    theta = np.load(TOOTH / "tooth_theta_rad.npy")
+    n = sino.shape[1]
+    pg = {"type": "parallel", "DetectorWidth": 1.0, "DetectorCount": n, "ProjectionAngles": theta}
+    vg = {"GridRowCount": n, "GridColCount": n}
+    A = recon.Projector(recon.from_astra(pg, vg))
+    p = jnp.asarray(sino)
+    x = jnp.ones(A.vol_shape, jnp.float32)
+    k = SIRT_ITERATIONS
+    ours = {"forward": lambda: A.forward(x), "back": lambda: A.adjoint(p),
+            "FBP": lambda: recon.fbp(p, A).data,
+            f"SIRT x{k}": lambda: recon.sirt(p, A, iterations=k, positivity=False).data,
+            "SART (1 sweep)": lambda: recon.sart(p, A, iterations=1, relaxation=1.0, positivity=False).data,
+            f"CGLS x{k}": lambda: recon.cgls(p, A, iterations=k).data}
+    first = {}
+    for name, fn in ours.items():
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        first[name] = time.perf_counter() - t0
+    try:
+        import astra
+    except ImportError as exc:
+        print(f"tooth: ASTRA not installed ({exc}); `pip install .[astra]` for the reference")
+        astra = None
+    runs = {name: [] for name in ours}
+    ref = {name: [] for name in ours}
+    if astra is not None:
+        apg, avg = astra.create_proj_geom("parallel", 1.0, n, theta), astra.create_vol_geom(n, n)
+        pid = astra.create_projector("linear", apg, avg)
+        xs = np.ones((n, n), np.float32)
+
+        def alg(kind, iterations):
+            def run():
+                sid = astra.data2d.create("-sino", apg, sino)
+                rid = astra.data2d.create("-vol", avg, 0.0)
+                cfg = astra.astra_dict(kind)
+                cfg.update(ProjectionDataId=sid, ReconstructionDataId=rid, ProjectorId=pid)
+                if kind == "FBP":
+                    cfg["FilterType"] = "hann"
+                aid = astra.algorithm.create(cfg)
+                astra.algorithm.run(aid, iterations)
+                out = astra.data2d.get(rid)
+                astra.algorithm.delete(aid)
+                astra.data2d.delete([sid, rid])
+                return out
+            return run
+
+        def fp():
+            sid, out = astra.create_sino(xs, pid)
+            astra.data2d.delete(sid)
+            return out
+
+        def bp():
+            bid, out = astra.create_backprojection(sino, pid)
+            astra.data2d.delete(bid)
+            return out
+
+        astra_fns = {"forward": fp, "back": bp, "FBP": alg("FBP", 1), f"SIRT x{k}": alg("SIRT", k),
+                     "SART (1 sweep)": alg("SART", len(theta)), f"CGLS x{k}": alg("CGLS", k)}
+    for _ in range(rounds):
+        for name, fn in ours.items():
+            runs[name].append(_best(fn, repeat))
+            if astra is not None:
+                ref[name].append(_best(astra_fns[name], repeat))
+    print(f"tooth (measured, parallel beam): {len(theta)} views x {n} px -> {n} x {n}; "
+          f"{rounds} interleaved rounds of best-of-{repeat}; load average "
+          + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print("  | operation | ours wall (cpu) s | ASTRA CPU wall (cpu) s | ASTRA / ours, wall | ASTRA / ours, cpu "
+          "| ours compile + first run (s) |")
+    print("  |---|---|---|---|---|---|")
+    nan = (float("nan"), float("nan"))
+    for name in ours:
+        o = np.array(runs[name]).min(0)
+        a = np.array(ref[name]).min(0) if ref[name] else np.array(nan)
+        print(f"  | {name} | {o[0]:.3f} ({o[1]:.3f}) | {a[0]:.3f} ({a[1]:.3f}) | {a[0] / o[0]:.2f}x "
+              f"| {a[1] / o[1]:.2f}x | {first[name]:.1f} |")
+
+
+def _figure(path):
+    """The tooth reconstructed by our FBP and SIRT beside ASTRA's committed references."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = json.loads((TOOTH / "tooth_reference.json").read_text())
+    sino = np.load(TOOTH / "tooth_sinogram.npy")
+    theta = np.load(TOOTH / "tooth_theta_rad.npy")
+    n = sino.shape[1]
+    A = recon.Projector(recon.from_astra({"type": "parallel", "DetectorWidth": 1.0, "DetectorCount": n,
+                                          "ProjectionAngles": theta}, {"GridRowCount": n, "GridColCount": n}))
+    region = tuple(slice(*meta["reference_region"][k]) for k in ("rows", "cols"))
+    ours = {"fbp": np.asarray(recon.fbp(sino, A).data)[region],
+            "sirt": np.asarray(recon.sirt(sino, A, iterations=meta["sirt_iterations"],
+                                          positivity=False).data)[region]}
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8.4))
+    for row, name in enumerate(("fbp", "sirt")):
+        ref = np.load(TOOTH / f"tooth_astra_{name}.npy")
+        rel = np.linalg.norm(ours[name] - ref) / np.linalg.norm(ref)
+        lo, hi = np.percentile(ref, [1, 99.5])
+        for col, (label, img) in enumerate((("recon", ours[name]), ("ASTRA 2.5 CPU", ref))):
+            ax = axes[row, col]
+            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+            ax.set_title(f"{label} {name.upper()}" + (f" (rel. L2 to ASTRA {rel:.2%})" if col == 0 else ""),
+                         fontsize=9)
+            ax.axis("off")
+    fig.suptitle("TomoPy tooth.h5, row 0: 181 views / 180 deg, 593 px (tests/data/sinogram)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved ours/ASTRA rounds (2D)")
     parser.add_argument("--skip-3d", action="store_true")
+    parser.add_argument("--skip-tooth", action="store_true")
+    parser.add_argument("--figure", default=None, metavar="PNG",
+                        help="only write the tooth figure (ours beside the committed ASTRA references)")
+    parser.add_argument("--x64", action="store_true",
+                        help="enable jax_enable_x64 (the data stay float32: checks they run as fast)")
     args = parser.parse_args(argv)
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    if args.figure:
+        return _figure(args.figure)
     tracemalloc.start()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
           f"(shared with other jobs: wall times vary, cpu times are steadier); jax {jax.__version__}, "
           f"{jax.devices()[0].platform}")
 
+    if not args.skip_tooth:
+        _tooth(max(1, args.repeat // 2), max(1, args.rounds // 2))
     g2 = recon.tomosynthesis_2d(n_views=41, arc_deg=40, source_distance_um=R_UM, det_cols=1024,
                                 det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
                                 vol_shape=(512, 512), voxel_um=0.5, z_range=(10, 10 + 256))

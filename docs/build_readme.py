@@ -26,6 +26,9 @@ ORDER = [
     "study_geometric_vs_optical.md",
     "study_scintillator.md",
     "study_tomosynthesis.md",
+    "study_kvp_and_filtration.md",
+    "calibrate_optimize.md",
+    "robustness.md",
     "benchmarks.md",
 ]
 

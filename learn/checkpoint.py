@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from physics.imageio import ImageFileError, atomic_path, read_json, write_json
+from physics.errors import InputFileError
+from physics.imageio import ImageFileError, atomic_path, member_path, read_json, write_json
 
 from .degrade import Degradation
 from .model import ModelConfig, VDSRTransposed, create_model
@@ -103,7 +104,7 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
         with open(tmp, "wb") as fh:
             np.savez(fh, **payload)
     json_path = folder / "checkpoint.json"
-    old = read_json(json_path).get("state_file") if json_path.exists() else None
+    old = _previous_state_file(json_path)
     write_json(json_path, {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(), "scale": model.config.scale,
@@ -115,6 +116,85 @@ def save_checkpoint(folder, *, model: VDSRTransposed, degradation: Degradation, 
     return folder
 
 
+def _previous_state_file(json_path: Path) -> str | None:
+    """The state file the old ``checkpoint.json`` names, if it is one of ours to delete.
+
+    Only a plain ``state-NNNNNNNN.npz`` name in the same folder qualifies: whatever else a
+    damaged or hostile ``checkpoint.json`` says, nothing outside the folder is removed.
+    """
+    import re
+
+    if not json_path.exists():
+        return None
+    try:
+        old = read_json(json_path).get("state_file")
+    except (InputFileError, AttributeError):
+        return None
+    return old if isinstance(old, str) and re.fullmatch(r"state-\d{8}\.npz", old) else None
+
+
+def validate_info(info, json_path) -> tuple[ModelConfig, Degradation, Path]:
+    """Check a ``checkpoint.json`` before anything is built from it.
+
+    Returns the model configuration, the degradation and the state file's path (a plain
+    name inside the checkpoint folder). Raises :class:`InputFileError` naming the file
+    and key for a missing or mistyped key, an unknown format, a state file outside the
+    folder, or scales that disagree (model, degradation and ``scale``).
+    """
+    json_path = Path(json_path)
+    if not isinstance(info, dict):
+        raise InputFileError(f"{json_path}: expected a JSON object, got {type(info).__name__}")
+    if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
+        raise InputFileError(f"{json_path}: unknown checkpoint format "
+                             f"{info.get('format')!r} v{info.get('format_version')!r}")
+    for key, kind in (("model", dict), ("degradation", dict), ("step", int), ("state_file", str),
+                      ("scale", int)):
+        if key not in info:
+            raise InputFileError(f"{json_path}: {key}: missing")
+        if not isinstance(info[key], kind) or isinstance(info[key], bool):
+            raise InputFileError(f"{json_path}: {key}: expected {kind.__name__}, "
+                                 f"got {type(info[key]).__name__}")
+    if info["step"] < 0:
+        raise InputFileError(f"{json_path}: step: expected an integer >= 0, got {info['step']}")
+    try:
+        config = ModelConfig.from_dict(info["model"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputFileError(f"{json_path}: model: {exc}") from None
+    try:
+        degradation = Degradation.from_dict(info["degradation"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputFileError(f"{json_path}: degradation: {exc}") from None
+    if not (info["scale"] == config.scale == degradation.scale):
+        raise InputFileError(f"{json_path}: scale: the model is for x{config.scale}, the degradation "
+                             f"for x{degradation.scale} and scale says x{info['scale']}; they must agree")
+    name = info["state_file"]
+    if Path(name).name != name:
+        raise InputFileError(f"{json_path}: state_file: {name!r} is not a plain file name")
+    state_path = member_path(json_path.parent, name, key=f"{json_path}: state_file")
+    return config, degradation, state_path
+
+
+def _check_size(config: ModelConfig, arrays: dict, json_path) -> None:
+    """Refuse a configuration far larger than the stored parameters before building it.
+
+    A VDSR body has about 9 width^2 (depth - 2) weights; building a model from an
+    edited ``checkpoint.json`` (e.g. width 100000) would allocate that much before the
+    arrays are compared, so the count is compared first.
+    """
+    stored = sum(int(a.size) for k, a in arrays.items() if k.startswith("params/"))
+    expected = 9 * config.width * (config.width * max(config.depth - 2, 0) + 2)
+    if expected > 2 * stored + 1_000_000:
+        raise InputFileError(f"{json_path}: model: depth {config.depth} x width {config.width} "
+                             f"does not match the {stored} parameters of the state file")
+
+
+def _finite_arrays(arrays: dict, state_path) -> None:
+    for name, a in arrays.items():
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            raise InputFileError(f"{state_path}: array {name!r} holds NaN or inf; the checkpoint "
+                                 "is damaged (or its training diverged)")
+
+
 def load_checkpoint(path) -> Checkpoint:
     """Load a checkpoint folder (or its ``checkpoint.json``) written by :func:`save_checkpoint`."""
     path = Path(path)
@@ -123,19 +203,16 @@ def load_checkpoint(path) -> Checkpoint:
     if not json_path.is_file():
         raise ImageFileError(f"{path}: not a checkpoint (no checkpoint.json)")
     info = read_json(json_path)
-    if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
-        raise ImageFileError(f"{json_path}: unknown checkpoint format "
-                             f"{info.get('format')!r} v{info.get('format_version')!r}")
-    config = ModelConfig.from_dict(info["model"])
-    degradation = Degradation.from_dict(info["degradation"])
-    state_path = folder / info["state_file"]
+    config, degradation, state_path = validate_info(info, json_path)
     if not state_path.is_file():
         raise ImageFileError(f"{state_path}: state file named in checkpoint.json is missing")
     try:
         with np.load(state_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise ImageFileError(f"{state_path}: unreadable state file ({exc})") from None
+    except Exception as exc:  # numpy/zipfile raise many types for damaged archives
+        raise ImageFileError(f"{state_path}: unreadable state file ({type(exc).__name__})") from None
+    _finite_arrays(arrays, state_path)
+    _check_size(config, arrays, json_path)
     model = create_model(config)
     params = nnx.state(model, nnx.Param)
     restored = unflatten(nnx.to_pure_dict(params), arrays, "params")

@@ -23,7 +23,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from physics.imageio import ImageFileError, atomic_path, read_json, write_json
+from physics.errors import OptionError
+from physics.imageio import (ImageFileError, atomic_path, image_info, member_path, read_json,
+                             write_json)
 
 from .degrade import Degradation, degrade
 from .intensity import list_images, normalize, read_grey
@@ -63,7 +65,10 @@ def _plan(n_synthetic, image_dir, hr_size, val_fraction, seed):
     if image_dir is not None:
         crops = []
         for path in list_images(image_dir):
-            h, w = read_grey(path).shape
+            shape = image_info(path).shape  # header only: the images are decoded shard by shard
+            if len(shape) != 2:
+                raise ImageFileError(f"{path}: expected a 2D image, got {'x'.join(map(str, shape))}")
+            h, w = shape
             if h < hr_size or w < hr_size:
                 raise ImageFileError(f"{path}: image {h}x{w} is smaller than hr_size={hr_size}")
             files.append({"name": path.name, "shape": [h, w]})
@@ -108,15 +113,15 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
     out_dir = Path(out_dir)
     s = degradation.scale
     if not (isinstance(n_synthetic, int) and n_synthetic >= 0):
-        raise ValueError(f"n_synthetic: must be an integer >= 0, got {n_synthetic!r}")
+        raise OptionError(f"n_synthetic: must be an integer >= 0, got {n_synthetic!r}")
     if not (isinstance(hr_size, int) and hr_size >= 4 * s and hr_size % s == 0):
-        raise ValueError(f"hr_size: must be a multiple of scale {s} and >= {4 * s}, got {hr_size!r}")
+        raise OptionError(f"hr_size: must be a multiple of scale {s} and >= {4 * s}, got {hr_size!r}")
     if not (isinstance(shard_size, int) and shard_size >= 1):
-        raise ValueError(f"shard_size: must be a positive integer, got {shard_size!r}")
+        raise OptionError(f"shard_size: must be a positive integer, got {shard_size!r}")
     if not (0.0 <= val_fraction < 1.0):
-        raise ValueError(f"val_fraction: must be in [0, 1), got {val_fraction!r}")
+        raise OptionError(f"val_fraction: must be in [0, 1), got {val_fraction!r}")
     if n_synthetic == 0 and image_dir is None:
-        raise ValueError("sources: give n_synthetic > 0 and/or image_dir")
+        raise OptionError("sources: give n_synthetic > 0 and/or image_dir")
 
     items, files = _plan(n_synthetic, image_dir, hr_size, val_fraction, seed)
     params = {
@@ -136,7 +141,7 @@ def make_dataset(out_dir, *, degradation: Degradation, n_synthetic: int = 0,
         old_params = {k: old.get(k) for k in params}
         if old_params != params:
             diff = sorted(k for k in params if old_params[k] != params[k])
-            raise ValueError(f"{out_dir}: holds a data set made with different parameters "
+            raise OptionError(f"{out_dir}: holds a data set made with different parameters "
                              f"({', '.join(diff)}); use a new folder")
     shards = []
     for split in SPLITS:
@@ -200,31 +205,119 @@ def _shard_ok(path: Path, count: int) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_dataset(folder, split: str = "train") -> Dataset:
-    """Load one split of a complete data set folder into memory."""
+    """Load one split of a complete data set folder into memory, verifying every shard.
+
+    Each shard must be a plain file name inside ``folder``, match the SHA-256 and count
+    the manifest records, hold ``hr`` (n, H, W) and ``lr`` (n, H/s, W/s) of the
+    manifest's sizes, and be finite. Anything else is refused naming the file.
+    """
     folder = Path(folder)
     if split not in SPLITS:
         raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
-    manifest = read_json(folder / "manifest.json")
+    manifest = read_manifest(folder)
+    paths = verify_shards(folder, manifest, split=split)
+    hrs, lrs = [], []
+    hr_size, s = manifest["hr_size"], manifest["degradation"]["scale"]
+    for entry, path in zip([e for e in manifest["shards"] if e["split"] == split], paths):
+        hr, lr = _read_shard(path)
+        n = entry["count"]
+        if hr.shape != (n, hr_size, hr_size) or lr.shape != (n, hr_size // s, hr_size // s):
+            raise ImageFileError(f"{path}: holds hr {hr.shape} and lr {lr.shape}; the manifest "
+                                 f"says {n} images of {hr_size} px at scale {s}")
+        hrs.append(hr)
+        lrs.append(lr)
+    if not hrs:
+        raise ImageFileError(f"{folder}: has no {split!r} images")
+    return Dataset(hr=np.concatenate(hrs), lr=np.concatenate(lrs),
+                   degradation=Degradation.from_dict(manifest["degradation"]), manifest=manifest)
+
+
+def read_manifest(folder) -> dict:
+    """``folder/manifest.json`` of a complete data set, its structure checked (not the shards).
+
+    Counts must add up per split; every shard entry needs ``split``, ``file``, ``count`` and
+    ``sha256``. Errors name the manifest and the key.
+    """
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise ImageFileError(f"{path}: expected a JSON object")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ImageFileError(f"{folder}: data set format {manifest.get('format_version')!r} "
                              f"is not {FORMAT_VERSION}")
     if not manifest.get("complete"):
         raise ImageFileError(f"{folder}: data set is incomplete; re-run `twin dataset` to finish it")
-    hrs, lrs = [], []
-    for entry in manifest["shards"]:
-        if entry["split"] != split:
+    hr = manifest.get("hr_size")
+    if isinstance(hr, bool) or not isinstance(hr, int) or not 1 <= hr <= 65536:
+        raise ImageFileError(f"{path}: hr_size: expected a positive integer, got {hr!r}")
+    try:
+        degradation = Degradation.from_dict(manifest.get("degradation"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ImageFileError(f"{path}: degradation: missing or invalid") from None
+    if hr % degradation.scale:
+        raise ImageFileError(f"{path}: hr_size {hr} is not a multiple of scale {degradation.scale}")
+    shards, counts = manifest.get("shards"), manifest.get("counts")
+    if not isinstance(shards, list) or not isinstance(counts, dict):
+        raise ImageFileError(f"{path}: shards/counts: missing or of the wrong type")
+    totals = dict.fromkeys(SPLITS, 0)
+    for i, entry in enumerate(shards):
+        ok = (isinstance(entry, dict) and entry.get("split") in SPLITS
+              and isinstance(entry.get("file"), str) and isinstance(entry.get("sha256"), str)
+              and isinstance(entry.get("count"), int) and not isinstance(entry.get("count"), bool)
+              and entry["count"] >= 1)
+        if not ok:
+            raise ImageFileError(f"{path}: shards[{i}]: expected split, file, count >= 1 and sha256")
+        totals[entry["split"]] += entry["count"]
+    if any(counts.get(sp) != totals[sp] for sp in SPLITS):
+        raise ImageFileError(f"{path}: counts {counts} disagree with the shards' counts {totals}")
+    return manifest
+
+
+def verify_shards(folder, manifest: dict, *, split: str | None = None) -> list[Path]:
+    """Paths of the shards (of ``split``, or all), each confined to ``folder`` and matching the
+    SHA-256 the manifest records; streams the files, loads nothing."""
+    folder = Path(folder)
+    paths = []
+    for i, entry in enumerate(manifest["shards"]):
+        if split is not None and entry["split"] != split:
             continue
-        path = folder / entry["file"]
+        path = member_path(folder, entry["file"], key=f"{folder / 'manifest.json'}: shards[{i}].file")
         if not path.is_file():
             raise ImageFileError(f"{path}: shard listed in the manifest is missing")
+        if _sha256(path) != entry["sha256"]:
+            raise ImageFileError(f"{path}: content differs from the manifest's SHA-256 (damaged or "
+                                 "edited); re-run `twin dataset` into a new folder")
+        paths.append(path)
+    return paths
+
+
+def dataset_digest(manifest: dict) -> str:
+    """SHA-256 identifying a data set's content: its parameters and its shards' hashes."""
+    import json
+
+    keys = ("format_version", "degradation", "seed", "hr_size", "shards")
+    text = json.dumps({k: manifest.get(k) for k in keys}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import zipfile
+
+    try:
         with np.load(path, allow_pickle=False) as z:
-            hrs.append(z["hr"])
-            lrs.append(z["lr"])
-    if not hrs:
-        raise ImageFileError(f"{folder}: has no {split!r} images")
-    return Dataset(hr=np.concatenate(hrs), lr=np.concatenate(lrs),
-                   degradation=Degradation.from_dict(manifest["degradation"]), manifest=manifest)
+            hr, lr = z["hr"], z["lr"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ImageFileError(f"{path}: unreadable shard ({type(exc).__name__})") from None
+    if hr.dtype != np.float32 or lr.dtype != np.float32 or not (np.all(np.isfinite(hr))
+                                                                and np.all(np.isfinite(lr))):
+        raise ImageFileError(f"{path}: shard arrays must be finite float32")
+    return hr, lr

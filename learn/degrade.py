@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from physics.imageio import read_json
+from physics.measure.mtf import gaussian_kernel_1d
 
 SUPPORTED_SCALES = (2, 3, 4)
 
@@ -57,14 +58,6 @@ def bicubic_downsample(x, scale: int):
         raise ValueError(f"image: shape {x.shape[-2:]} is not a multiple of scale {scale}; crop it")
     out_shape = x.shape[:-2] + (h // scale, w // scale)
     return jax.image.resize(x, out_shape, method="bicubic", antialias=True)
-
-
-def gaussian_kernel_1d(sigma_px: float) -> jnp.ndarray:
-    """Normalised sampled Gaussian, radius ceil(4 sigma) (truncation error < 1e-4)."""
-    radius = max(1, int(math.ceil(4.0 * sigma_px)))
-    t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
-    k = jnp.exp(-0.5 * (t / sigma_px) ** 2)
-    return k / k.sum()
 
 
 def gaussian_blur(x, sigma_px: float):
@@ -151,16 +144,19 @@ class Degradation:
 
 
 def _one_source(name, number, path, json_key):
+    from physics.errors import InputFileError, OptionError
+
     if number is not None and path is not None:
-        raise ValueError(f"{name}: give either a number or a JSON file ({path}), not both")
+        raise OptionError(f"{name}: give either a number or a JSON file ({path}), not both")
     if path is None:
         return None if number is None else float(number)
     data = read_json(path)
-    if json_key not in data:
-        raise ValueError(f"{os.fspath(path)}: has no key {json_key!r} (needed for {name})")
+    if not isinstance(data, dict) or json_key not in data:
+        raise InputFileError(f"{os.fspath(path)}: has no key {json_key!r} (needed for {name})")
     value = data[json_key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{os.fspath(path)}: {json_key} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (math.isfinite(value) and value >= 0):
+        raise InputFileError(f"{os.fspath(path)}: {json_key} must be a finite number >= 0")
     return float(value)
 
 

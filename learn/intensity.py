@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physics.imageio import ImageFileError, read_tiff
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+from physics.imageio import IMAGE_SUFFIXES, ImageFileError, read_image
 
 
 def normalization_range(image) -> tuple[float, float]:
@@ -34,32 +32,12 @@ def normalize(image):
 
 
 def read_grey(path: str | os.PathLike) -> np.ndarray:
-    """Read a 2D TIFF (8/16-bit or float) or PNG as a float32 grey image.
-
-    RGB(A) is converted to grey with the ITU-R BT.601 luma weights (0.299, 0.587, 0.114).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageFileError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        data = read_tiff(path).data
-    elif suffix == ".png":
-        from PIL import Image
-
-        try:
-            with Image.open(path) as im:
-                data = np.asarray(im)
-        except Exception as exc:  # PIL raises several types for broken files
-            raise ImageFileError(f"{path}: not a readable PNG ({exc})") from None
-    else:
-        raise ImageFileError(f"{path}: unsupported image type {suffix!r}; use {IMAGE_SUFFIXES}")
-    data = np.asarray(data)
-    if data.ndim == 3 and data.shape[-1] in (3, 4):
-        data = data[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    """Read a 2D TIFF, PNG or JPEG as a float32 grey image (:func:`physics.imageio.read_image`:
+    colour -> grey by the BT.601 luma weights, the product's one conversion)."""
+    data = read_image(path).data
     if data.ndim != 2:
         raise ImageFileError(f"{path}: expected a 2D grey or RGB image, got shape {data.shape}")
-    return data.astype(np.float32)
+    return np.asarray(data, dtype=np.float32)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

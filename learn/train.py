@@ -19,8 +19,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from physics.errors import OptionError
+
 from .checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
-from .dataset import load_dataset
+from .dataset import dataset_digest, load_dataset
 from .metrics import psnr, ssim
 from .model import ModelConfig, bicubic_up, create_model
 
@@ -196,10 +198,10 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     scale = degradation.scale
     mcfg = model_config or preset("default", scale=scale)
     if mcfg.scale != scale:
-        raise ValueError(f"scale: model scale {mcfg.scale} does not match the data set's "
+        raise OptionError(f"scale: model scale {mcfg.scale} does not match the data set's "
                          f"scale {scale} ({data})")
     if cfg.patch_lr > min(train_set.lr.shape[1:]):
-        raise ValueError(f"patch_lr: {cfg.patch_lr} is larger than the data set's LR images "
+        raise OptionError(f"patch_lr: {cfg.patch_lr} is larger than the data set's LR images "
                          f"{train_set.lr.shape[1:]}")
     tx = make_optimizer(cfg)
     model = create_model(mcfg, seed=cfg.seed)
@@ -219,16 +221,16 @@ def train(data, out, *, model_config: ModelConfig | None = None,
         init_from = str(start.path) if start.path is not None else "checkpoint"
     if (out / "checkpoint.json").exists():
         if not resume:
-            raise ValueError(f"{out}: already holds a checkpoint; pass resume=True (--resume) "
+            raise OptionError(f"{out}: already holds a checkpoint; pass resume=True (--resume) "
                              f"to continue it or choose a new folder")
         ck = load_checkpoint(out)
-        _check_same(ck.info, mcfg, cfg, degradation)
+        _check_same(ck.info, mcfg, cfg, degradation, dataset_digest(train_set.manifest))
         params = unflatten(params, ck.arrays, "params")
         opt_state = unflatten(opt_state, ck.arrays, "opt")
         rng = jnp.asarray(ck.arrays["rng"], dtype=rng.dtype)
         step, history = ck.step, list(ck.info.get("history", []))
     elif resume:
-        raise ValueError(f"{out}: no checkpoint to resume (checkpoint.json not found)")
+        raise OptionError(f"{out}: no checkpoint to resume (checkpoint.json not found)")
 
     step_fn = make_train_step(graphdef, tx, cfg, scale)
     predict = make_predict(graphdef)
@@ -241,7 +243,8 @@ def train(data, out, *, model_config: ModelConfig | None = None,
         m = nnx.merge(graphdef, params)
         save_checkpoint(out, model=m, degradation=degradation, step=step,
                         arrays={**flatten(opt_state, "opt"), "rng": np.asarray(rng)},
-                        info={"train": cfg.to_dict(), "data": str(Path(data).resolve()),
+                        info={"train": cfg.to_dict(), "data": Path(data).resolve().name,
+                              "data_sha256": dataset_digest(train_set.manifest),
                               "init": init_from, "history": history})
 
     while step < cfg.steps:
@@ -262,8 +265,12 @@ def train(data, out, *, model_config: ModelConfig | None = None,
     return {"step": step, "loss": loss, "val": val, "history": history, "checkpoint": str(out)}
 
 
-def _check_same(info, mcfg, cfg, degradation):
+def _check_same(info, mcfg, cfg, degradation, data_digest):
     diffs = []
+    if info.get("data_sha256") != data_digest:
+        diffs.append(f"data: the data set differs from the one the checkpoint was trained on "
+                     f"({info.get('data')!r}, SHA-256 {str(info.get('data_sha256'))[:12]} vs "
+                     f"{data_digest[:12]})")
     if info.get("model") != mcfg.to_dict():
         diffs.append(f"model {info.get('model')} vs {mcfg.to_dict()}")
     if info.get("train") != cfg.to_dict():
@@ -272,4 +279,4 @@ def _check_same(info, mcfg, cfg, degradation):
     if info.get("degradation") != degradation.to_dict():
         diffs.append(f"degradation {info.get('degradation')} vs {degradation.to_dict()}")
     if diffs:
-        raise ValueError("resume: the checkpoint was made with different settings: " + "; ".join(diffs))
+        raise OptionError("--resume: the checkpoint was made with different settings: " + "; ".join(diffs))

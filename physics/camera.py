@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physics.psf import apply_psf
+from physics.psf import apply_psf_binned
 from physics.tracing import is_concrete
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "adu_to_electrons",
     "flat_dark_correct",
     "poisson_counts",
+    "hash_uniform",
+    "standard_normal",
 ]
 
 #: pco.edge 4.2 quantum efficiency vs wavelength (nm -> fraction). Only the peak
@@ -142,37 +144,85 @@ class SCMOS:
         return float(np.interp(wl, curve[:, 0], curve[:, 1]))
 
 
-# --------------------------------------------------------------------------- Poisson
+# --------------------------------------------------------------------------- random numbers
+def _lowbias32(x):
+    """C. Wellons' ``lowbias32`` integer hash ("Prospecting for hash functions", 2018)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hash_uniform(key, shape, dtype=jnp.float32):
+    """Uniform variates on (0, 1) from a counter-based hash of the element index and ``key``.
+
+    Two rounds of ``lowbias32`` over ``index ^ w0`` then ``^ w1``, the round keys hashed
+    from both words of the ``jax.random`` key, kept to 24 bits: values ``(k + 1/2) / 2^24``, never 0 or 1.
+    About 4x faster than ``jax.random.uniform`` (threefry) on CPU; uniformity and the
+    independence of neighbours and of split keys are tested (tests/physics/test_camera.py).
+    """
+    size = math.prod(shape)
+    if size >= 2**32:
+        raise ValueError(f"hash_uniform: {size} variates exceed the 2^32 counter")
+    k0, k1 = jax.random.key_data(key).astype(jnp.uint32).ravel()[jnp.array([0, -1])]
+    # both round keys depend on both key words, so keys sharing a word give unrelated streams
+    w0 = _lowbias32(k0 + _lowbias32(k1 ^ jnp.uint32(0x9E3779B9)))
+    w1 = _lowbias32(k1 + _lowbias32(w0 ^ jnp.uint32(0x85EBCA6B)))
+    index = jax.lax.iota(jnp.uint32, size).reshape(shape)
+    h = _lowbias32(_lowbias32(index ^ w0) ^ w1)
+    return ((h >> 8).astype(dtype) + 0.5) * (1.0 / 16777216.0)
+
+
+def _inverse_normal(u):
+    """The standard normal quantile, ``sqrt(2) erfinv(2u - 1)`` (= ndtri, cheaper on CPU)."""
+    return jnp.sqrt(2.0).astype(u.dtype) * jax.lax.erf_inv(2.0 * u - 1.0)
+
+
+def standard_normal(key, shape, dtype=jnp.float32):
+    """Standard normal variates: the normal quantile of :func:`hash_uniform` (|z| <= 5.3)."""
+    return _inverse_normal(hash_uniform(key, shape, dtype))
+
+
 @functools.partial(jax.jit, static_argnames=("exact_below",))
 def poisson_counts(key, lam, *, exact_below: float = 10.0):
-    """Poisson samples of mean ``lam`` (float array), fast on large fields.
+    """Poisson samples of mean ``lam`` (float array of integer counts), fast on large fields.
 
     Cells with ``lam < exact_below`` are sampled exactly by inverting the Poisson CDF
-    (as many terms as the largest such mean needs, tail < 1e-9); larger means use the
-    normal approximation ``lam + sqrt(lam) z`` (exact mean and variance, skewness
-    ``1/sqrt(lam)`` <= 0.32 dropped), which after the PSF and pixel sums is
-    indistinguishable. ``jax.random.poisson`` is ~10x slower on CPU for 4096^2 cells.
-    One uniform draw per cell serves both branches.
+    (as many terms as the largest such mean needs, tail < 1e-9). Larger means invert the
+    second-order Cornish-Fisher expansion of the Poisson quantile (skewness term
+    ``(z^2 - 1) / 6``) and round it (continuity correction):
+    ``round(lam + s z + (z^2 - 1) / 6)`` with ``s^2 = lam - 5/36``, which takes off the
+    variance that the skewness term (1/18) and the rounding (1/12) add. Mean and variance
+    are then exact to < 1e-4 relative and the largest CDF error (Kolmogorov distance to
+    the exact Poisson law) is 1.0e-3 at ``lam = 10``, falling as ``1 / lam`` (4.7e-4 at 20,
+    8.6e-5 at 100; computed in the tests). One :func:`hash_uniform` draw per cell serves
+    both branches.
     """
     lam = jnp.maximum(jnp.asarray(lam, dtype=jnp.result_type(float)), 0.0)
     small = lam < exact_below
-    ls = jnp.where(small, lam, 0.0)
-    eps = jnp.finfo(lam.dtype).eps
-    u = jax.random.uniform(key, lam.shape, lam.dtype, minval=eps, maxval=1.0 - eps)
-    lmax = jnp.max(ls, initial=0.0)
-    # No small-mean cell at all (the usual bright field): skip the CDF loop entirely.
-    n_terms = jnp.where(jnp.any(small), jnp.ceil(lmax + 7.0 * jnp.sqrt(lmax) + 10.0), 1.0).astype(jnp.int32)
+    u = hash_uniform(key, lam.shape, lam.dtype)
+    z = _inverse_normal(u)
+    large = jnp.maximum(jnp.floor(lam + jnp.sqrt(jnp.maximum(lam - 5.0 / 36.0, 0.0)) * z + (z * z - 1.0) / 6.0
+                                  + 0.5), 0.0)
 
-    def add_term(i, carry):
-        count, p, cdf = carry
-        count = count + (u > cdf)
-        p = p * ls / i.astype(ls.dtype)
-        return count, p, cdf + p
+    def exact(_):
+        ls = jnp.where(small, lam, 0.0)
+        lmax = jnp.max(ls, initial=0.0)
+        n_terms = jnp.ceil(lmax + 7.0 * jnp.sqrt(lmax) + 10.0).astype(jnp.int32)
 
-    p0 = jnp.exp(-ls)
-    count, _, _ = jax.lax.fori_loop(1, n_terms, add_term, (jnp.zeros_like(lam), p0, p0))
-    normal = lam + jnp.sqrt(lam) * jax.scipy.special.ndtri(u)
-    return jnp.where(small, count, jnp.maximum(normal, 0.0))
+        def add_term(i, carry):
+            count, p, cdf = carry
+            count = count + (u > cdf)
+            p = p * ls / i.astype(ls.dtype)
+            return count, p, cdf + p
+
+        p0 = jnp.exp(-ls)
+        count, _, _ = jax.lax.fori_loop(1, n_terms, add_term, (jnp.zeros_like(lam), p0, p0))
+        return jnp.where(small, count, large)
+
+    # No small-mean cell at all (the usual bright field): the CDF inversion is skipped.
+    return jax.lax.cond(jnp.any(small), exact, lambda _: large, None)
 
 
 # --------------------------------------------------------------------------- binning
@@ -238,7 +288,7 @@ def _sample_adu(key, mean_electrons, exposure_s, *, camera):
     # Poisson with the summed mean: one draw instead of two (exact).
     electrons = poisson_counts(k_sig, mean_electrons + camera.dark_current_e_per_s * exposure_s)
     electrons = jnp.minimum(electrons, camera.full_well_e)
-    read = camera.read_noise_e * jax.random.normal(k_read, mean_electrons.shape, mean_electrons.dtype)
+    read = camera.read_noise_e * standard_normal(k_read, mean_electrons.shape, mean_electrons.dtype)
     adu = jnp.round((electrons + read) / camera.gain_e_per_adu + camera.offset_adu)
     adu = jnp.clip(adu, 0, camera.max_adu)
     return adu.astype(jnp.uint16 if camera.bit_depth <= 16 else jnp.uint32)
@@ -283,8 +333,9 @@ def expected_frame(absorbed_quanta, *, psf, electrons_per_quantum, oversample: i
                    exposure_s: float):
     """Mean raw frame (ADU, float) for a field of expected absorbed X-ray quanta.
 
-    ``expected_adu(bin(apply_psf(q, psf)) * electrons_per_quantum)``. Deterministic and
-    differentiable (except where saturated).
+    ``expected_adu(bin(apply_psf(q, psf)) * electrons_per_quantum)``, the blur and the
+    pixel integration in one exact step (:func:`physics.psf.apply_psf_binned`).
+    Deterministic and differentiable (except where saturated).
 
     Parameters
     ----------
@@ -298,7 +349,7 @@ def expected_frame(absorbed_quanta, *, psf, electrons_per_quantum, oversample: i
         Cells per camera pixel side.
     """
     _check_frame_args(absorbed_quanta, psf, oversample, electrons_per_quantum)
-    mean_e = bin_to_pixels(apply_psf(absorbed_quanta, psf), oversample) * electrons_per_quantum
+    mean_e = apply_psf_binned(absorbed_quanta, psf, oversample) * electrons_per_quantum
     return expected_adu(mean_e, camera=camera, exposure_s=exposure_s)
 
 
@@ -312,5 +363,5 @@ def sample_frame(key, absorbed_quanta, *, psf, electrons_per_quantum, oversample
     k_xray, k_cam = jax.random.split(key)
     lam = jnp.maximum(jnp.asarray(absorbed_quanta, dtype=jnp.result_type(float)), 0.0)
     quanta = poisson_counts(k_xray, lam)
-    mean_e = bin_to_pixels(apply_psf(quanta, psf), oversample) * electrons_per_quantum
+    mean_e = apply_psf_binned(quanta, psf, oversample) * electrons_per_quantum
     return sample_adu(k_cam, jnp.maximum(mean_e, 0.0), camera=camera, exposure_s=exposure_s)

@@ -1,20 +1,23 @@
-"""The imaging chain: tube -> object -> scintillator -> microscope -> sCMOS pixel.
+"""The imaging chain: source -> object -> detector (converter, optics or none, camera).
 
-:class:`ImagingSystem` gathers the parts (each a small, separately tested module);
-the functions here compose them for one view (one source position):
+:class:`ImagingSystem` gathers the parts (each a small, separately tested module; the
+detector is any :class:`physics.detector.Detector`: the lens-coupled published system
+or a flat panel); the functions here compose them for one view (one source position):
 
-1. **Spectrum** at the scintillator: tube output (photons per bin per sr, already
+1. **Spectrum** at the detector: tube output (photons per bin per sr, already
    filtered by the tube window) filtered by the air path, times the solid angle
    of one field cell, ``cos(incidence) a^2 / r^2`` (inverse square and obliquity).
 2. **Object**: path lengths per material (:func:`physics.projection.path_lengths`)
-   and polychromatic Beer-Lambert weighted by the screen's interaction
+   and polychromatic Beer-Lambert weighted by the detector's interaction
    probability (:func:`physics.projection.transmitted_signal`): the expected
    number of X-ray quanta absorbed in each field cell.
-3. **Blur**: the depth-integrated scintillator-optics PSF
-   (:func:`physics.psf.scintillator_optics_psf`) convolved with the focal-spot
-   penumbra kernel of the object plane (:func:`physics.focal_spot.kernel_at_detector`).
-4. **Camera**: light per quantum x collection efficiency x QE -> photoelectrons,
-   pixel integration, EMVA 1288 noise, ADC (:mod:`physics.camera`).
+3. **Blur**: the detector's PSF (:meth:`physics.detector.Detector.psf`; for the
+   lens-coupled system the depth-integrated scintillator-optics PSF) convolved with
+   the focal-spot penumbra kernel of the object plane
+   (:func:`physics.focal_spot.kernel_at_detector`).
+4. **Frame**: photoelectrons per absorbed quantum (:meth:`Detector.electrons_per_quantum`),
+   pixel integration, EMVA 1288 noise, ADC - the one frame model,
+   :func:`physics.camera.expected_frame` / :func:`physics.camera.sample_frame`.
 
 The noiseless chain is a pure JAX function of its continuous parameters
 (focal-spot size, screen thickness, NA, distances), so ``jax.grad`` of an
@@ -39,12 +42,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics import materials
-from physics.camera import SCMOS, bin_to_pixels, expected_adu, sample_adu, poisson_counts
+from physics.camera import SCMOS, expected_frame, sample_frame
+from physics.detector import Detector, LensCoupled, combine_kernels
 from physics.focal_spot import FocalSpot, kernel_at_detector
-from physics.optics import Microscope
 from physics.projection import path_lengths, transmitted_signal
-from physics.psf import apply_psf, scintillator_optics_psf
-from physics.scintillator import Scintillator
 from physics.spectrum import Spectrum
 from physics.tracing import is_concrete
 
@@ -54,7 +55,7 @@ __all__ = ["ImagingSystem", "ViewResponse", "view_response", "psf_support", "exp
 
 @dataclass(frozen=True)
 class ImagingSystem:
-    """The optical-lens-coupled X-ray imaging system (everything but the object).
+    """Source and detector of an imaging set-up (everything but the object).
 
     Parameters
     ----------
@@ -62,9 +63,9 @@ class ImagingSystem:
         Tube output after the tube window, photons per bin per sr for one exposure
         (``current x exposure``; see :func:`physics.spectrum.tube_spectrum`).
     focal_spot : FocalSpot
-    scintillator : Scintillator
-    microscope : Microscope
-    camera : SCMOS
+    detector : Detector
+        :class:`~physics.detector.LensCoupled` (default: the published system) or
+        :class:`~physics.detector.FlatPanel`; it carries the camera/readout.
     exposure_s : float
         Exposure per view (the spectrum must be computed for the same exposure).
     roi_shape : (rows, cols)
@@ -72,31 +73,20 @@ class ImagingSystem:
     oversample : int
         Field cells per camera pixel side before pixel integration.
     air_path : bool
-        Filter the beam by the air between focal spot and screen.
-    n_depth_layers : int
-        Depth layers of the scintillator PSF integration.
-    focus_depth_um : float or None
-        Objective focus depth below the X-ray entrance face; None = the
-        light-weighted mean depth (:func:`physics.psf.best_focus_depth_um`).
-    scatter_fwhm_um : float
-        Gaussian blur (FWHM) from light scattering at grain boundaries of a
-        polycrystalline screen, added to the transparent-film PSF (0 = none).
+        Filter the beam by the air between focal spot and detector.
     """
 
     spectrum: Spectrum
     focal_spot: FocalSpot = FocalSpot()
-    scintillator: Scintillator = Scintillator()
-    microscope: Microscope = Microscope()
-    camera: SCMOS = SCMOS()
+    detector: Detector = LensCoupled()
     exposure_s: float = 10.0
     roi_shape: tuple[int, int] = (2048, 2048)
     oversample: int = 2
     air_path: bool = True
-    n_depth_layers: int = 16
-    focus_depth_um: float | None = None
-    scatter_fwhm_um: float = 0.0
 
     def __post_init__(self):
+        if not isinstance(self.detector, Detector):
+            raise ValueError(f"detector: expected a physics.detector.Detector, got {self.detector!r}")
         rows, cols = (int(v) for v in self.roi_shape)
         if rows < 1 or cols < 1 or rows > self.camera.rows or cols > self.camera.cols:
             raise ValueError(f"roi_shape: {self.roi_shape!r} must be positive and within the sensor "
@@ -108,13 +98,18 @@ class ImagingSystem:
             raise ValueError(f"exposure_s: {self.exposure_s!r} must be > 0 s")
 
     @property
+    def camera(self) -> SCMOS:
+        """The detector's camera/readout."""
+        return self.detector.camera
+
+    @property
     def pixel_um(self) -> float:
-        """Effective pixel: camera pixel over the microscope magnification (0.40625 um)."""
-        return self.microscope.effective_pixel_um(self.camera.pixel_um)
+        """Pixel pitch in the detector input plane (0.40625 um for the published system)."""
+        return self.detector.pixel_um
 
     @property
     def cell_um(self) -> float:
-        """Side of one oversampled field cell in the scintillator plane."""
+        """Side of one oversampled field cell in the detector input plane."""
         return self.pixel_um / self.oversample
 
     @property
@@ -144,15 +139,8 @@ class ViewResponse:
 
 
 def psf_support(system: ImagingSystem) -> int:
-    """Odd PSF support covering the defocus disc of the whole screen plus Airy rings."""
-    s = system.scintillator
-    na = float(system.microscope.numerical_aperture)
-    n = float(s.refractive_index)
-    tan_in = math.tan(math.asin(min(na / n, 0.999)))
-    radius = float(s.thickness_um) * tan_in + 3.0 * 0.61 * s.emission_um / na \
-        + 1.5 * float(system.scatter_fwhm_um)
-    half = int(math.ceil(radius / system.cell_um)) + 2
-    return 2 * half + 1
+    """Odd support of the detector's blur on the field grid (:meth:`Detector.psf_support`)."""
+    return system.detector.psf_support(system.cell_um)
 
 
 def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 0.0,
@@ -180,24 +168,14 @@ def view_response(system: ImagingSystem, source_um, *, object_plane_um: float = 
         photons = photons * jnp.exp(-mu_air * distance)
     cos_incidence = source[2] / distance
     photons_per_cell = photons * cos_incidence * system.cell_um**2 / distance**2
-    scint = system.scintillator
-    interact = scint.interaction_probability(energies)
-    size = psf_size or psf_support(system)
-    psf = scintillator_optics_psf(scint, system.microscope, energies, photons_per_cell,
-                                  pixel_um=system.cell_um, size=size, n_layers=system.n_depth_layers,
-                                  focus_depth_um=system.focus_depth_um)
+    det = system.detector
+    psf = det.psf(energies, photons_per_cell, cell_um=system.cell_um, size=psf_size or psf_support(system))
     focal = kernel_at_detector(system.focal_spot, object_height_um=object_plane_um,
                                source_distance_um=source[2], pixel_um=system.cell_um,
                                half_width_px=_focal_half_width(system, object_plane_um, source_um))
-    psf = _combine_kernels(psf, focal)
-    if system.scatter_fwhm_um:
-        psf = _combine_kernels(psf, _gaussian_kernel(system.scatter_fwhm_um / 2.3548, system.cell_um, size))
-    collection = system.microscope.collection_efficiency(scint.refractive_index,
-                                                         substrate_index=scint.substrate_index)
-    qe = system.camera.qe_at(float(scint.emission_nm)) if system.camera.quantum_efficiency is None \
-        else system.camera.quantum_efficiency
-    gain = scint.light_per_interaction(energies, photons_per_cell) * collection * qe
-    return ViewResponse(energies, photons_per_cell * interact, psf, gain)
+    psf = combine_kernels(psf, focal)
+    gain = det.electrons_per_quantum(energies, photons_per_cell)
+    return ViewResponse(energies, photons_per_cell * det.interaction_probability(energies), psf, gain)
 
 
 def _focal_half_width(system, object_plane_um, source):
@@ -212,24 +190,6 @@ def _focal_half_width(system, object_plane_um, source):
     return int(math.ceil(1.5 * size * m / system.cell_um)) + 1
 
 
-def _gaussian_kernel(sigma_um, cell_um, size: int):
-    """Pixel-integrated, normalised 2D Gaussian on ``size`` x ``size`` cells."""
-    edges = (jnp.arange(size + 1) - size / 2) * cell_um
-    cdf = jax.scipy.special.ndtr(edges / sigma_um)
-    line = jnp.diff(cdf)
-    kernel = line[:, None] * line[None, :]
-    return kernel / jnp.sum(kernel)
-
-
-def _combine_kernels(a, b):
-    """Full 2D convolution of two small kernels, cropped to the larger support (odd sizes)."""
-    full = jax.scipy.signal.fftconvolve(a, b, mode="full")  # direct convolve2d: ~1 s for 67^2 kernels
-    n = max(a.shape[0], b.shape[0])
-    off = (full.shape[0] - n) // 2
-    out = jnp.maximum(full[off:off + n, off:off + n], 0.0)  # FFT round-off can dip below 0
-    return out / jnp.sum(out)
-
-
 def expected_quanta(system: ImagingSystem, obj, source_um, response: ViewResponse):
     """Expected X-ray quanta absorbed per field cell (before any blur)."""
     lengths = path_lengths(obj, source_um, det_shape=system.roi_shape, det_pixel_um=system.pixel_um,
@@ -239,55 +199,48 @@ def expected_quanta(system: ImagingSystem, obj, source_um, response: ViewRespons
     return transmitted_signal(lengths, mu, response.quanta_weights)
 
 
-def _electrons(system, quanta, response):
-    blurred = apply_psf(quanta, response.psf)
-    return bin_to_pixels(blurred, system.oversample) * response.electrons_per_quantum
+def _frame_args(system: ImagingSystem, response: ViewResponse) -> dict:
+    return dict(psf=response.psf, electrons_per_quantum=response.electrons_per_quantum,
+                oversample=system.oversample, camera=system.camera, exposure_s=system.exposure_s)
 
 
 def expected_view(system: ImagingSystem, obj, source_um, *, response: ViewResponse | None = None,
                   object_plane_um: float = 0.0):
-    """Mean raw frame (ADU, float32) of one view: deterministic and differentiable."""
+    """Mean raw frame (ADU, float32) of one view: deterministic and differentiable
+    (:func:`physics.camera.expected_frame` of the expected absorbed quanta)."""
     response = response or view_response(system, source_um, object_plane_um=object_plane_um)
     quanta = expected_quanta(system, obj, source_um, response)
-    return expected_adu(_electrons(system, quanta, response), camera=system.camera,
-                        exposure_s=system.exposure_s)
+    return expected_frame(quanta, **_frame_args(system, response))
 
 
 def sample_view(key, system: ImagingSystem, obj, source_um, *, response: ViewResponse | None = None,
                 object_plane_um: float = 0.0):
-    """One noisy raw frame (uint16 ADU): Poisson X-ray quanta before the blur (so quantum
-    noise is correlated by the PSF), Poisson photoelectrons, dark current, read noise, ADC."""
+    """One noisy raw frame (uint16 ADU) of one view (:func:`physics.camera.sample_frame`)."""
     response = response or view_response(system, source_um, object_plane_um=object_plane_um)
-    k_quanta, k_camera = jax.random.split(key)
-    quanta = poisson_counts(k_quanta, expected_quanta(system, obj, source_um, response))
-    return sample_adu(k_camera, _electrons(system, quanta, response), camera=system.camera,
-                      exposure_s=system.exposure_s)
+    return sample_frame(key, expected_quanta(system, obj, source_um, response), **_frame_args(system, response))
 
 
 def open_field(system: ImagingSystem, source_um, response: ViewResponse):
     """Noiseless flat (open beam) and dark frames in ADU, as averaged calibration frames."""
-    rows, cols = system.field_shape
-    quanta = jnp.full((rows, cols), jnp.sum(response.quanta_weights), dtype=jnp.float32)
-    flat = expected_adu(_electrons(system, quanta, response), camera=system.camera,
-                        exposure_s=system.exposure_s)
-    dark = expected_adu(jnp.zeros(system.roi_shape, jnp.float32), camera=system.camera,
-                        exposure_s=system.exposure_s)
+    quanta = jnp.full(system.field_shape, jnp.sum(response.quanta_weights), dtype=jnp.float32)
+    flat = expected_frame(quanta, **_frame_args(system, response))
+    dark = expected_frame(jnp.zeros(system.field_shape, jnp.float32), **_frame_args(system, response))
     return flat, dark
 
 
 def with_params(system: ImagingSystem, **changes) -> ImagingSystem:
-    """A copy with nested parameters replaced, e.g. ``scintillator__thickness_um=5.0``.
+    """A copy with nested parameters replaced, e.g. ``detector__scintillator__thickness_um=5.0``.
 
     Used by calibration and sweeps; bypasses validation so traced values pass
     through ``jax.grad``.
     """
+    def replace(obj, path, value):
+        head, *rest = path
+        return _replace_unchecked(obj, **{head: replace(getattr(obj, head), rest, value) if rest else value})
+
     new = system
     for name, value in changes.items():
-        part, _, field = name.partition("__")
-        if not field:
-            new = _replace_unchecked(new, **{part: value})
-        else:
-            new = _replace_unchecked(new, **{part: _replace_unchecked(getattr(new, part), **{field: value})})
+        new = replace(new, name.split("__"), value)
     return new
 
 

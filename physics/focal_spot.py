@@ -46,8 +46,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import erf
 
+from physics.measure.mtf import FWHM_PER_SIGMA, gaussian_kernel_2d
 from physics.tracing import is_concrete
 from physics.units import UnitError, to_float
 
@@ -62,8 +62,6 @@ __all__ = [
 
 SHAPES = ("gaussian", "disc", "ellipse", "image")
 
-#: FWHM of a Gaussian in units of its standard deviation.
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 def _length(value, key: str, *, positive: bool = True):
@@ -311,7 +309,7 @@ def kernel_at_detector(spot: FocalSpot, *, object_height_um, source_distance_um,
         raise ValueError(f"half_width_px: {half_width_px!r} must be a non-negative integer")
     if spot.shape == "gaussian":
         sigma = jnp.maximum(m * spot.size_um / FWHM_PER_SIGMA, 1e-4 * pixel_um)
-        return _gauss_kernel(sigma, half_width_px, pixel_um)
+        return gaussian_kernel_2d(sigma, pitch=pixel_um, half_width=half_width_px, integrate=True)
     if spot.shape == "image":
         w = jnp.maximum(m * spot.image_pixel_um, 1e-6 * pixel_um)
         flipped = spot.image[::-1, ::-1]  # point reflection through the pinhole geometry
@@ -331,17 +329,6 @@ def _normalise(kernel, half_width_px):
     total = kernel.sum()
     delta = jnp.zeros_like(kernel).at[half_width_px, half_width_px].set(1.0)
     return jnp.where(total > 1e-12, kernel / jnp.where(total > 1e-12, total, 1.0), delta)
-
-
-@partial(jax.jit, static_argnums=(1, 2))
-def _gauss_kernel(sigma, half_width_px, pixel_um):
-    k1 = _gauss_pixel_integrals(_centres(half_width_px, pixel_um), sigma, pixel_um)
-    return _normalise(jnp.outer(k1, k1), half_width_px)
-
-
-def _gauss_pixel_integrals(centres, sigma, pixel_um):
-    s = jnp.sqrt(2.0) * sigma
-    return 0.5 * (erf((centres + pixel_um / 2) / s) - erf((centres - pixel_um / 2) / s))
 
 
 @partial(jax.jit, static_argnums=(2, 3, 4, 5))

@@ -45,6 +45,7 @@ __all__ = [
     "EDGE_THICKNESS_UM",
     "line_pair_chart",
     "slanted_edge",
+    "edge_coverage",
     "siemens_star",
     "random_microstructure",
     "chart_stack_3d",
@@ -268,6 +269,17 @@ def slanted_edge(*, angle_deg=5.0, pixel_size_um, shape, thickness_um=EDGE_THICK
     if not math.isfinite(a):
         raise ValueError(f"angle_deg: {angle_deg!r} must be finite")
     return t * _edge_coverage(p, a, float(offset_um), rows, cols), material
+
+
+def edge_coverage(angle_rad, offset_um, *, pixel_size_um: float, shape):
+    """Exact area coverage of the half-plane ``x cos(a) + y sin(a) > offset_um`` (0..1).
+
+    The map of :func:`slanted_edge` without its thickness, traceable in ``angle_rad``
+    and ``offset_um`` (calibration fits the edge position and angle as nuisance
+    parameters by gradient).
+    """
+    rows, cols = _shape(shape)
+    return _edge_coverage(_pos(pixel_size_um, "pixel_size_um"), angle_rad, offset_um, rows, cols)
 
 
 @partial(jax.jit, static_argnums=(3, 4))

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.fft import next_fast_len
 
+from physics.measure.mtf import first_crossing, mtf_from_psf
 from physics.optics import Microscope, defocus_psf_stack
 from physics.scintillator import Scintillator
 from physics.tracing import is_concrete
@@ -37,7 +38,6 @@ __all__ = [
     "best_focus_depth_um",
     "koch_resolution_um",
     "mtf_resolution_um",
-    "mtf_from_psf",
     "apply_psf",
     "apply_psf_adjoint",
 ]
@@ -137,46 +137,22 @@ def koch_resolution_um(*, na, thickness_um, p: float = 0.18, q: float = 0.075):
     return jnp.sqrt((p / na) ** 2 + (q * thickness_um * na) ** 2)
 
 
-def mtf_from_psf(psf, pixel_um, *, axis: int = 1, oversample: int = 16):
-    """MTF of the optics along one axis from a pixel-integrated PSF (numpy).
-
-    The LSF (PSF summed across ``axis``' complement) is Fourier transformed with zero
-    padding, and the pixel aperture ``sinc(f * pixel)`` is divided out, which is exact
-    for a PSF band-limited below the grid's Nyquist frequency (the optics' PSF is).
-
-    Returns
-    -------
-    freqs_per_um, mtf : np.ndarray
-        Frequencies from 0 to Nyquist and the MTF normalised to 1 at 0.
-    """
-    a = np.asarray(psf, dtype=float)
-    lsf = a.sum(axis=1 - axis)
-    n = lsf.size * oversample
-    spec = np.abs(np.fft.rfft(lsf, n=n))
-    f = np.fft.rfftfreq(n, d=pixel_um)
-    keep = f <= 0.5 / pixel_um
-    mtf = spec[keep] / spec[0] / np.sinc(f[keep] * pixel_um)
-    return f[keep], mtf
-
-
 def mtf_resolution_um(psf, pixel_um, *, level: float = 0.1, axis: int = 1) -> float:
     """Koch's resolution measure of a PSF: half the period at which the MTF falls to ``level``.
 
-    ``R = 1 / (2 f_level)`` with ``f_level`` the first frequency where the MTF (from
-    :func:`mtf_from_psf`) crosses ``level`` (linear interpolation).
+    ``R = 1 / (2 f_level)`` with ``f_level`` the first frequency where the MTF of the
+    pixel-integrated PSF, cell aperture removed (:func:`physics.measure.mtf.mtf_from_psf`),
+    crosses ``level`` (:func:`physics.measure.mtf.first_crossing`).
 
     Raises
     ------
     ValueError
         If the MTF stays above ``level`` up to the Nyquist frequency of the grid.
     """
-    f, mtf = mtf_from_psf(psf, pixel_um, axis=axis)
-    below = np.nonzero(mtf < level)[0]
-    if below.size == 0:
+    f, mtf = mtf_from_psf(psf, pixel_um, axis=axis, aperture=pixel_um)
+    f_level = first_crossing(f, mtf, level)
+    if f_level is None:
         raise ValueError(f"MTF stays above {level} up to Nyquist ({f[-1]:.3g} /um); use a finer pixel_um")
-    i = below[0]
-    f0, f1, m0, m1 = f[i - 1], f[i], mtf[i - 1], mtf[i]
-    f_level = f0 + (m0 - level) * (f1 - f0) / (m0 - m1)
     return float(1.0 / (2.0 * f_level))
 
 
@@ -211,3 +187,65 @@ def apply_psf_adjoint(image, psf):
     _check_conv(image, psf)
     p, q = psf.shape
     return _conv_same(image, psf[::-1, ::-1], (p - 1 - p // 2, q - 1 - q // 2))
+
+
+# --------------------------------------------------------------------------- blur then bin
+def _phase_indices(k: int, o: int):
+    """Per axis: kernel-of-phase gather indices into the box-summed kernel, and the first tap.
+
+    ``G_b[m] = kb[o m - b + c]`` with ``kb[x] = sum_{a<o} k[x + a]`` (``c = k // 2``); ``m``
+    runs over every tap that can be non-zero. Returns ``(idx, valid, m_min)`` with
+    ``idx``/``valid`` of shape ``(o, n_taps)`` indexing ``kb`` stored from ``x = 1 - o``.
+    """
+    c = k // 2
+    m_min = -((c + o - 1) // o)                 # floor((-c - (o - 1)) / o)
+    m_max = (k - 1 - c + o - 1) // o + 1
+    m = np.arange(m_min, m_max + 1)
+    x = o * m[None, :] - np.arange(o)[:, None] + c
+    y = x + (o - 1)                             # position in kb stored from x = 1 - o
+    valid = (y >= 0) & (y < k + o - 1)
+    return np.where(valid, y, 0), valid, m_min
+
+
+def _dft_matrix(n: int, taps: int, rows: int) -> np.ndarray:
+    """``exp(-2 pi i u m / n)`` for ``u < rows``, ``m < taps`` (complex64; exact integer phases)."""
+    phase = (np.arange(rows)[:, None] * np.arange(taps)[None, :]) % n
+    return np.exp(-2j * np.pi * phase / n).astype(np.complex64)
+
+
+def apply_psf_binned(field, psf, oversample: int):
+    """``bin_to_pixels(apply_psf(field, psf), oversample)``, computed on the pixel grid (exact).
+
+    Polyphase form: with fine index ``o J + b`` (phase ``b``), binning the blurred field
+    gives ``sum_b conv(field_b, G_b)``, where ``field_b`` is the phase-``b`` sub-grid and
+    ``G_b[m] = sum_{a<o} psf[o m + a - b + c]`` (``c`` the PSF centre), per axis. The
+    ``o^2`` phase convolutions are summed in Fourier space and inverted once on the
+    pixel grid: the inverse FFT is ``o^2`` times smaller than the field's. Same zero
+    boundary as :func:`apply_psf`.
+    """
+    _check_conv(field, psf)
+    o = int(oversample)
+    rows, cols = field.shape
+    if o < 1 or rows % o or cols % o:
+        raise ValueError(f"field shape {field.shape} is not a multiple of oversample={oversample!r}")
+    if o == 1:
+        return apply_psf(field, psf)
+    p, q = psf.shape
+    # box-sum of the PSF over o taps per axis, stored from x = 1 - o
+    kp = jnp.pad(psf, ((o - 1, o - 1), (o - 1, o - 1)))
+    kb = sum(kp[a1:a1 + p + o - 1] for a1 in range(o))
+    kb = sum(kb[:, a2:a2 + q + o - 1] for a2 in range(o))
+    i1, v1, m1 = _phase_indices(p, o)
+    i2, v2, m2 = _phase_indices(q, o)
+    g = kb[i1[:, :, None, None], i2[None, None, :, :]] * (v1[:, :, None, None] & v2[None, None, :, :])
+    g = jnp.transpose(g, (0, 2, 1, 3))          # (b1, b2, taps1, taps2)
+    h, w = rows // o, cols // o
+    phases = jnp.transpose(field.reshape(h, o, w, o), (1, 3, 0, 2))
+    shape = (next_fast_len(h + g.shape[2] - 1, real=True), next_fast_len(w + g.shape[3] - 1, real=True))
+    # The o^2 small kernels' spectra by DFT matrices (two small matmuls) rather than padded FFTs.
+    e1 = _dft_matrix(shape[0], g.shape[2], shape[0])
+    e2 = _dft_matrix(shape[1], g.shape[3], shape[1] // 2 + 1)
+    g_spec = jnp.einsum("um,bcmv->bcuv", e1, jnp.einsum("bcmn,vn->bcmv", g.astype(e1.dtype), e2))
+    spec = jnp.einsum("bcuv,bcuv->uv", jnp.fft.rfft2(phases, s=shape), g_spec)
+    full = jnp.fft.irfft2(spec, s=shape)
+    return jax.lax.dynamic_slice(full, (-m1, -m2), (h, w))

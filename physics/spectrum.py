@@ -211,13 +211,21 @@ def load_spectrum(path: str | os.PathLike, *, per: str = "bin", scale: float = 1
     scale : float
         Factor taking the file's numbers to photons per steradian for one exposure.
     """
+    from physics.errors import InputFileError  # file contents are never quoted in messages
+
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"spectrum file {path}: not found")
+        raise InputFileError(f"{path}: spectrum file not found")
     if per not in ("bin", "keV"):
         raise ValueError(f"per: {per!r} must be 'bin' or 'keV'")
+    if path.stat().st_size > 10_000_000:
+        raise InputFileError(f"{path}: too large for a spectrum file (> 10 MB)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file") from None
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -225,14 +233,18 @@ def load_spectrum(path: str | os.PathLike, *, per: str = "bin", scale: float = 1
         try:
             rows.append([float(parts[0]), float(parts[1])])
         except (ValueError, IndexError):
-            raise ValueError(f"spectrum file {path}, line {lineno}: expected two numbers, got {line!r}") from None
+            raise InputFileError(f"{path}, line {lineno}: expected two numbers (keV, photons)") from None
     if len(rows) < 2:
-        raise ValueError(f"spectrum file {path}: needs at least two rows, found {len(rows)}")
+        raise InputFileError(f"{path}: a spectrum needs at least two rows, found {len(rows)}")
     data = np.array(rows)
+    if not np.all(np.isfinite(data)):
+        raise InputFileError(f"{path}: holds NaN or inf")
     energies, values = data[:, 0], data[:, 1]
+    if np.any(values < 0) or np.any(energies <= 0):
+        raise InputFileError(f"{path}: energies must be > 0 and photon numbers >= 0")
     steps = np.diff(energies)
     if np.any(steps <= 0) or not np.allclose(steps, steps[0], rtol=1e-3):
-        raise ValueError(f"spectrum file {path}: energies must be uniformly spaced and increasing")
+        raise InputFileError(f"{path}: energies must be uniformly spaced and increasing")
     width = float(steps[0])
     photons = values * scale * (width if per == "keV" else 1.0)
     return Spectrum(energies, photons, width, description=f"measured spectrum {path.name}")

@@ -11,9 +11,12 @@ and names the offending key when the value does not fit.
 from __future__ import annotations
 
 import math
+import re
 from numbers import Real
 
 import pint
+
+from physics.errors import OptionError
 
 ureg = pint.UnitRegistry()
 ureg.define("kVp = kilovolt")
@@ -31,8 +34,37 @@ INTERNAL_UNITS = {
 }
 
 
-class UnitError(ValueError):
+class UnitError(OptionError):
     """A value has the wrong dimension, cannot be parsed, or is out of range."""
+
+
+#: One number, then a unit expression. Pint alone would read "2 0 um" as 2 x 0 um = 0 um,
+#: so the number is matched here and the rest must be a pure unit (no scaling factor).
+_QUANTITY = re.compile(
+    r"^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan))"
+    r"\s*(?P<unit>.*?)\s*$", re.IGNORECASE)
+
+
+def parse_quantity(text: str, *, key: str) -> pint.Quantity:
+    """Parse ``"<number> <unit>"`` strictly: exactly one number, then a unit (or none).
+
+    Raises
+    ------
+    UnitError
+        Naming ``key`` when the text is not one number followed by a known unit.
+    """
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise UnitError(f"{key}: cannot parse {text!r} as a quantity; write one number and a "
+                        f"unit, e.g. \"40 um\"")
+    number, unit = float(match["number"]), match["unit"]
+    if not unit:
+        return Q_(number)
+    try:
+        return Q_(number, ureg.parse_units(unit))
+    except Exception:  # pint raises several types (undefined unit, scaling factor, syntax)
+        raise UnitError(f"{key}: cannot parse {text!r} as a quantity; {unit!r} is not a unit "
+                        f"(one number, then one unit, e.g. \"40 um\")") from None
 
 
 def to_float(
@@ -83,15 +115,17 @@ def to_float(
             )
         magnitude = float(value)
     else:
-        try:
-            q = Q_(value) if isinstance(value, str) else value
-        except Exception as exc:  # pint raises several types for unparsable strings
-            raise UnitError(f"{key}: cannot parse {value!r} as a quantity ({exc})") from None
-        if not isinstance(q, pint.Quantity):
-            if isinstance(q, Real) and (allow_bare or dimensionless):
-                q = Q_(float(q), unit)
-            else:
+        if isinstance(value, str):
+            q = parse_quantity(value, key=key)
+        elif isinstance(value, pint.Quantity):
+            q = value
+        else:
+            raise UnitError(f"{key}: expected a quantity such as \"1 {unit}\", got "
+                            f"{type(value).__name__} {value!r}")
+        if q.unitless and not dimensionless:
+            if not allow_bare:
                 raise UnitError(f"{key}: {value!r} has no unit; expected a quantity in {unit}")
+            q = Q_(float(q.magnitude), unit)
         try:
             magnitude = float(q.to(target).magnitude)
         except pint.DimensionalityError:
@@ -109,6 +143,11 @@ def to_float(
     if max_value is not None and magnitude > max_value:
         raise UnitError(f"{key}: {value!r} is out of range; must be <= {max_value:g} {unit}")
     return magnitude
+
+
+def parse_bytes(text: str, *, key: str) -> int:
+    """A memory size such as ``"2 GB"`` or ``"512 MiB"`` as a number of bytes (>= 1 MiB)."""
+    return int(to_float(text, "byte", key=key, min_value=2.0**20))
 
 
 def quantity_str(magnitude: float, unit: str) -> str:

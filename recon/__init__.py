@@ -5,14 +5,14 @@ Lengths in micrometres; volumes are attenuation coefficients (1/um) indexed
 ``(views, rows, cols)``. See :mod:`recon.geometry` for the world frame and ASTRA mapping.
 """
 
-from recon.geometry import Geometry, from_astra, tomosynthesis, tomosynthesis_2d
-from recon.projector import back_project, forward_project
+from recon.geometry import Geometry, circular, from_astra, tomosynthesis, tomosynthesis_2d
+from recon.projector import Projector, back_project, forward_project
 
-__all__ = ["Geometry", "back_project", "forward_project", "from_astra", "tomosynthesis",
-           "tomosynthesis_2d"]
+__all__ = ["Geometry", "Projector", "back_project", "circular", "forward_project", "from_astra",
+           "tomosynthesis", "tomosynthesis_2d"]
 
-from recon.algorithms import (IterationState, Slices, fbp, gradient, reconstruct,  # noqa: E402
-                              sart, shift_and_add, sirt)
+from recon.algorithms import (IterationState, Slices, cgls, fbp, gradient,  # noqa: E402
+                              reconstruct, sart, shift_and_add, sirt)
 
-__all__ += ["IterationState", "Slices", "fbp", "gradient", "reconstruct", "sart", "shift_and_add",
-            "sirt"]
+__all__ += ["IterationState", "Slices", "cgls", "fbp", "gradient", "reconstruct", "sart",
+            "shift_and_add", "sirt"]

@@ -156,10 +156,18 @@ def forward_affine(f, alpha, beta, m: int, axis: int):
 
 def adjoint_affine(g, alpha, beta, n: int, axis: int):
     """Transpose of :func:`forward_affine` onto ``n`` voxels."""
+    return adjoint_affine_table(integral_table(g, axis), alpha, beta, n, axis)
+
+
+def adjoint_affine_table(table, alpha, beta, n: int, axis: int):
+    """:func:`adjoint_affine` from ``table = integral_table(g, axis)``.
+
+    The table depends on the cells only, so a projector builds it once per view and
+    reuses it on every slice.
+    """
+    k_tab, g = table
     axis = axis % g.ndim
     m = g.shape[axis]
-    zero = jnp.zeros_like(jax.lax.slice_in_dim(g, 0, 1, axis=axis))
-    cum = jnp.concatenate([zero, jnp.cumsum(g, axis=axis)], axis=axis)
     cell, e = _affine_cells(alpha, beta, n, m, g.dtype)
-    r = _gather(_edge_offset(cum, g, axis), cell, axis) + _gather(g, cell, axis) * _along(e, axis, g.ndim)
+    r = _gather(k_tab, cell, axis) + _gather(g, cell, axis) * _along(e, axis, g.ndim)
     return jnp.sign(alpha) * _diff(r, axis)

@@ -41,6 +41,9 @@ from physics.imageio import ImageFileError, read_json, write_json
 DEFAULT_DET_PIXEL_UM = 6.5 / 16.0
 
 _FORMAT = "xray-lens-twin/geometry"
+#: ASTRA vector projection type of each (beam, ndim).
+_KINDS = {("cone", 3): "cone_vec", ("cone", 2): "fanflat_vec",
+          ("parallel", 3): "parallel3d_vec", ("parallel", 2): "parallel_vec"}
 _VERSION = 1
 
 
@@ -62,6 +65,10 @@ class Geometry:
         (``z, y, x`` or ``z, x``).
     units : str
         Always ``"um"``.
+    beam : str
+        ``"cone"`` (divergent: ``fanflat_vec`` / ``cone_vec``, the first 2 or 3 vector
+        columns are the source position) or ``"parallel"`` (``parallel_vec`` /
+        ``parallel3d_vec``: they are the ray direction, as in ASTRA).
     """
 
     vectors: np.ndarray
@@ -69,6 +76,7 @@ class Geometry:
     vol_shape: tuple
     vol_window: tuple
     units: str = "um"
+    beam: str = "cone"
 
     def __post_init__(self):
         vec = np.array(self.vectors, dtype=np.float64)
@@ -91,6 +99,8 @@ class Geometry:
                 raise ValueError(f"vol_window.{axis}: need finite min < max, got ({lo}, {hi})")
         if self.units != "um":
             raise ValueError(f"units: only 'um' is supported, got {self.units!r}")
+        if self.beam not in ("cone", "parallel"):
+            raise ValueError(f"beam: expected 'cone' or 'parallel', got {self.beam!r}")
         object.__setattr__(self, "det_shape", det)
         object.__setattr__(self, "vol_shape", vol)
         object.__setattr__(self, "vol_window", win)
@@ -108,7 +118,13 @@ class Geometry:
 
     @property
     def kind(self) -> str:
-        return "cone_vec" if self.ndim == 3 else "fanflat_vec"
+        """ASTRA projection type: ``cone_vec``, ``fanflat_vec``, ``parallel3d_vec``, ``parallel_vec``."""
+        return _KINDS[(self.beam, self.ndim)]
+
+    @property
+    def parallel(self) -> bool:
+        """True for parallel-beam geometries (the vector table holds ray directions)."""
+        return self.beam == "parallel"
 
     @property
     def proj_shape(self) -> tuple:
@@ -136,7 +152,24 @@ class Geometry:
     @property
     def source_positions_um(self) -> np.ndarray:
         """``(views, 3)`` source positions (x, y, z) in um (2D geometries: y = 0)."""
+        if self.parallel:
+            raise ValueError(f"geometry: a {self.kind} geometry has ray directions, no source positions")
         return self._xyz([0, 1, 2] if self.ndim == 3 else [0, 1])
+
+    @property
+    def ray_directions(self) -> np.ndarray:
+        """``(views, 3)`` unit ray directions (x, y, z), source -> detector centre."""
+        ray = self._xyz([0, 1, 2] if self.ndim == 3 else [0, 1])
+        if not self.parallel:
+            ray = self.detector_centres_um - ray
+        return ray / np.linalg.norm(ray, axis=1, keepdims=True)
+
+    @property
+    def detector_vectors_um(self) -> tuple:
+        """``(u, v)``: ``(views, 3)`` column and row steps (2D: v is the unit normal of the x-z plane)."""
+        if self.ndim == 3:
+            return self.vectors[:, 6:9].copy(), self.vectors[:, 9:12].copy()
+        return self._xyz([4, 5]), np.tile([0.0, 1.0, 0.0], (self.n_views, 1))
 
     @property
     def detector_centres_um(self) -> np.ndarray:
@@ -186,8 +219,9 @@ class Geometry:
             "units": self.units,
             "type": self.kind,
             "vectors": self.vectors.tolist(),
-            "vector_layout": ("src_x src_y src_z det_x det_y det_z u_x u_y u_z v_x v_y v_z"
-                              if self.ndim == 3 else "src_x src_z det_x det_z u_x u_z"),
+            "vector_layout": (("src_x src_y src_z det_x det_y det_z u_x u_y u_z v_x v_y v_z"
+                               if self.ndim == 3 else "src_x src_z det_x det_z u_x u_z")
+                              .replace("src", "ray" if self.parallel else "src")),
             "det_shape": list(self.det_shape),
             "det_shape_axes": "rows cols" if self.ndim == 3 else "cols",
             "vol_shape": list(self.vol_shape),
@@ -195,7 +229,7 @@ class Geometry:
             "vol_window": {a: list(w) for a, w in zip(axes, self.vol_window)},
             "voxel_um": list(self.voxel_um),
             "slice_heights_um": self.heights_um.tolist(),
-            "source_positions_um": self.source_positions_um.tolist(),
+            **({} if self.parallel else {"source_positions_um": self.source_positions_um.tolist()}),
             "det_pixel_um": list(self.det_pixel_um),
         }
 
@@ -208,15 +242,17 @@ class Geometry:
         for key in ("type", "vectors", "det_shape", "vol_shape", "vol_window", "units"):
             if key not in d:
                 raise ValueError(f"geometry.{key}: missing")
-        axes = "zyx" if d["type"] == "cone_vec" else "zx"
-        if d["type"] not in ("cone_vec", "fanflat_vec"):
-            raise ValueError(f"geometry.type: expected 'cone_vec' or 'fanflat_vec', got {d['type']!r}")
+        kinds = {kind: key for key, kind in _KINDS.items()}
+        if d["type"] not in kinds:
+            raise ValueError(f"geometry.type: expected one of {', '.join(kinds)}, got {d['type']!r}")
+        beam, ndim = kinds[d["type"]]
+        axes = "zyx" if ndim == 3 else "zx"
         try:
             window = tuple(tuple(d["vol_window"][a]) for a in axes)
         except (KeyError, TypeError):
             raise ValueError(f"geometry.vol_window: expected keys {list(axes)}") from None
         return cls(vectors=np.asarray(d["vectors"], dtype=float), det_shape=tuple(d["det_shape"]),
-                   vol_shape=tuple(d["vol_shape"]), vol_window=window, units=d["units"])
+                   vol_shape=tuple(d["vol_shape"]), vol_window=window, units=d["units"], beam=beam)
 
     def to_astra(self) -> tuple[dict, dict]:
         """``(proj_geom, vol_geom)`` dicts as ``astra.create_proj_geom``/``create_vol_geom`` make.
@@ -227,7 +263,7 @@ class Geometry:
         if self.ndim == 3:
             (z0, z1), (y0, y1), (x0, x1) = self.vol_window
             nz, ny, nx = self.vol_shape
-            proj = {"type": "cone_vec", "DetectorRowCount": self.det_shape[0],
+            proj = {"type": self.kind, "DetectorRowCount": self.det_shape[0],
                     "DetectorColCount": self.det_shape[1], "Vectors": self.vectors.copy()}
             vol = {"GridRowCount": ny, "GridColCount": nx, "GridSliceCount": nz,
                    "option": {"WindowMinX": x0, "WindowMaxX": x1, "WindowMinY": y0,
@@ -237,7 +273,7 @@ class Geometry:
         nz, nx = self.vol_shape
         vec = self.vectors.copy()
         vec[:, 1::2] *= -1.0  # our z -> ASTRA -y (see module docstring)
-        proj = {"type": "fanflat_vec", "DetectorCount": self.det_shape[0], "Vectors": vec}
+        proj = {"type": self.kind, "DetectorCount": self.det_shape[0], "Vectors": vec}
         vol = {"GridRowCount": nz, "GridColCount": nx,
                "option": {"WindowMinX": x0, "WindowMaxX": x1, "WindowMinY": -z1, "WindowMaxY": -z0}}
         return proj, vol
@@ -311,16 +347,28 @@ def tomosynthesis_2d(*, n_views: int, arc_deg: float, source_distance_um: float,
     return Geometry(vectors=vec, det_shape=(cols,), vol_shape=vol, vol_window=window)
 
 
-def from_astra(proj_geom: dict, vol_geom: dict) -> Geometry:
+def from_astra(proj_geom: dict, vol_geom: dict, *, unit_um: float = 1.0) -> Geometry:
     """Build a :class:`Geometry` from ASTRA geometry dicts (astra itself is not needed).
 
-    Supported projection types: ``fanflat``, ``fanflat_vec`` (with a 2D volume) and
-    ``cone``, ``cone_vec`` (with a 3D volume). Lengths are taken as um. The *same* volume
-    array projected by ASTRA and by :func:`recon.forward_project` gives the same sinogram
-    (3D: ASTRA's ``(rows, views, cols)`` is our ``(views, rows, cols)`` swapped).
+    Every ASTRA projection type is accepted: ``parallel``, ``parallel_vec``, ``fanflat``,
+    ``fanflat_vec`` (with a 2D volume) and ``parallel3d``, ``parallel3d_vec``, ``cone``,
+    ``cone_vec`` (with a 3D volume). The *same* volume array projected by ASTRA and by
+    :func:`recon.forward_project` gives the same sinogram (3D: ASTRA's
+    ``(rows, views, cols)`` is our ``(views, rows, cols)`` swapped); ASTRA's 2D volume
+    ``(rows, cols)`` is our ``(nz, nx)`` with row 0 at ASTRA's top (see the module notes).
+
+    Parameters
+    ----------
+    proj_geom, vol_geom : dict
+        As made by ``astra.create_proj_geom`` / ``astra.create_vol_geom``.
+    unit_um : float
+        Length of one ASTRA unit in um (ASTRA is unit-free; its default volume window
+        makes one unit one voxel). All positions, windows and pixel sizes are scaled by
+        it; ray directions are directions and are not.
     """
     if not isinstance(proj_geom, dict) or not isinstance(vol_geom, dict):
         raise ValueError("from_astra: proj_geom and vol_geom must be dicts")
+    scale = _positive(unit_um, "unit_um")
     kind = proj_geom.get("type")
     three_d = "GridSliceCount" in vol_geom
     opt = vol_geom.get("option", {})
@@ -332,26 +380,83 @@ def from_astra(proj_geom: dict, vol_geom: dict) -> Geometry:
     def window(axis, n):
         lo = opt.get(f"WindowMin{axis}", -n / 2.0)
         hi = opt.get(f"WindowMax{axis}", n / 2.0)
-        return float(lo), float(hi)
+        return float(lo) * scale, float(hi) * scale
 
-    if kind in ("fanflat", "fanflat_vec"):
-        if three_d:
-            raise ValueError(f"proj_geom.type: {kind!r} needs a 2D vol_geom (no GridSliceCount)")
-        vec = _fanflat_vectors(proj_geom) if kind == "fanflat" else _get(proj_geom, "Vectors", 6)
-        vec = vec.copy()
+    if kind not in _ASTRA_TYPES:
+        raise ValueError(f"proj_geom.type: expected one of {', '.join(_ASTRA_TYPES)}, got {kind!r}")
+    beam, ndim, builder, width = _ASTRA_TYPES[kind]
+    if (ndim == 3) != three_d:
+        raise ValueError(f"proj_geom.type: {kind!r} needs a {ndim}D vol_geom "
+                         f"({'with' if ndim == 3 else 'without'} GridSliceCount)")
+    vec = builder(proj_geom) if builder is not None else _get(proj_geom, "Vectors", width).copy()
+    first = 3 if ndim == 3 else 2  # the source (cone) or ray direction (parallel) columns
+    vec[:, first if beam == "parallel" else 0:] *= scale
+    if ndim == 2:
         vec[:, 1::2] *= -1.0  # ASTRA (x, y) -> our (x, z = -y): row 0 at the top (max y)
         y0, y1 = window("Y", rows)
         return Geometry(vectors=vec, det_shape=(int(_req(proj_geom, "DetectorCount")),),
-                        vol_shape=(rows, cols), vol_window=((-y1, -y0), window("X", cols)))
-    if kind in ("cone", "cone_vec"):
-        if not three_d:
-            raise ValueError(f"proj_geom.type: {kind!r} needs a 3D vol_geom (GridSliceCount)")
-        vec = _cone_vectors(proj_geom) if kind == "cone" else _get(proj_geom, "Vectors", 12)
-        slices = int(vol_geom["GridSliceCount"])
-        det = (int(_req(proj_geom, "DetectorRowCount")), int(_req(proj_geom, "DetectorColCount")))
-        return Geometry(vectors=vec, det_shape=det, vol_shape=(slices, rows, cols),
-                        vol_window=(window("Z", slices), window("Y", rows), window("X", cols)))
-    raise ValueError(f"proj_geom.type: expected fanflat, fanflat_vec, cone or cone_vec, got {kind!r}")
+                        vol_shape=(rows, cols), vol_window=((-y1, -y0), window("X", cols)), beam=beam)
+    slices = int(vol_geom["GridSliceCount"])
+    det = (int(_req(proj_geom, "DetectorRowCount")), int(_req(proj_geom, "DetectorColCount")))
+    return Geometry(vectors=vec, det_shape=det, vol_shape=(slices, rows, cols),
+                    vol_window=(window("Z", slices), window("Y", rows), window("X", cols)), beam=beam)
+
+
+def circular(kind: str, *, angles_rad, det_shape, det_pixel_um, vol_shape, voxel_um,
+             source_origin_um: float | None = None, origin_det_um: float = 0.0) -> Geometry:
+    """A circular scan as ASTRA builds it (``parallel``, ``fanflat``, ``parallel3d``, ``cone``).
+
+    The object rotates about the volume centre; view ``k`` sits at angle ``angles_rad[k]``
+    exactly as in ``astra.create_proj_geom(kind, ...)`` (2D: ASTRA's ``(x, y)`` plane, our
+    ``(x, z)``; 3D: rotation about z). The volume is centred on the rotation axis.
+
+    Parameters
+    ----------
+    kind : str
+        ``"parallel"``, ``"fanflat"`` (2D) or ``"parallel3d"``, ``"cone"`` (3D).
+    angles_rad : sequence of float
+        View angles in radians (any spacing).
+    det_shape : int or (int, int)
+        Detector columns (2D) or ``(rows, cols)`` (3D).
+    det_pixel_um : float or (float, float)
+        Detector pitch (2D), or ``(row pitch, column pitch)`` (3D), in um.
+    vol_shape : tuple of int
+        ``(nz, nx)`` (2D) or ``(nz, ny, nx)`` (3D).
+    voxel_um : float
+        Voxel size (cubic), um.
+    source_origin_um, origin_det_um : float
+        Source-to-axis and axis-to-detector distances (fan/cone beams), um.
+    """
+    if kind not in ("parallel", "fanflat", "parallel3d", "cone"):
+        raise ValueError(f"kind: expected parallel, fanflat, parallel3d or cone, got {kind!r}")
+    three_d = kind in ("parallel3d", "cone")
+    angles = np.asarray(angles_rad, dtype=float).reshape(-1)
+    if angles.size == 0 or not np.all(np.isfinite(angles)):
+        raise ValueError(f"angles_rad: need at least one finite angle, got {angles_rad!r}")
+    vol = _int_tuple(vol_shape, "vol_shape", 3 if three_d else 2)
+    vox = _positive(voxel_um, "voxel_um")
+    pg = {"type": kind, "ProjectionAngles": angles}
+    if three_d:
+        rows, cols = _int_tuple(det_shape, "det_shape", 2)
+        dv, du = (_positive(det_pixel_um, "det_pixel_um"),) * 2 if np.ndim(det_pixel_um) == 0 else \
+            tuple(_positive(v, "det_pixel_um") for v in det_pixel_um)
+        pg |= {"DetectorRowCount": rows, "DetectorColCount": cols, "DetectorSpacingX": du,
+               "DetectorSpacingY": dv}
+        half = [n * vox / 2 for n in vol]
+        vg = {"GridSliceCount": vol[0], "GridRowCount": vol[1], "GridColCount": vol[2],
+              "option": {"WindowMinZ": -half[0], "WindowMaxZ": half[0], "WindowMinY": -half[1],
+                         "WindowMaxY": half[1], "WindowMinX": -half[2], "WindowMaxX": half[2]}}
+    else:
+        (n_cols,) = _int_tuple(np.atleast_1d(det_shape), "det_shape", 1)
+        pg |= {"DetectorCount": n_cols, "DetectorWidth": _positive(det_pixel_um, "det_pixel_um")}
+        half = [n * vox / 2 for n in vol]
+        vg = {"GridRowCount": vol[0], "GridColCount": vol[1],
+              "option": {"WindowMinY": -half[0], "WindowMaxY": half[0], "WindowMinX": -half[1],
+                         "WindowMaxX": half[1]}}
+    if kind in ("fanflat", "cone"):
+        pg |= {"DistanceOriginSource": _positive(source_origin_um, "source_origin_um"),
+               "DistanceOriginDetector": float(origin_det_um)}
+    return from_astra(pg, vg)
 
 
 def save(path, geom: Geometry) -> Path:
@@ -470,6 +575,22 @@ def _fanflat_vectors(pg) -> np.ndarray:
     return np.stack([s * dso, -c * dso, -s * dod, c * dod, c * w, s * w], axis=1)
 
 
+def _parallel_vectors(pg) -> np.ndarray:
+    """ASTRA's geom_2vec for ``parallel``: ray (sin, -cos), detector through the origin."""
+    ang = np.asarray(_req(pg, "ProjectionAngles"), dtype=float).reshape(-1)
+    w = float(_req(pg, "DetectorWidth"))
+    s, c, z = np.sin(ang), np.cos(ang), np.zeros_like(ang)
+    return np.stack([s, -c, z, z, c * w, s * w], axis=1)
+
+
+def _parallel3d_vectors(pg) -> np.ndarray:
+    """ASTRA's geom_2vec for ``parallel3d``: rotation about the z axis."""
+    ang = np.asarray(_req(pg, "ProjectionAngles"), dtype=float).reshape(-1)
+    dw, dh = float(_req(pg, "DetectorSpacingX")), float(_req(pg, "DetectorSpacingY"))
+    s, c, z = np.sin(ang), np.cos(ang), np.zeros_like(ang)
+    return np.stack([s, -c, z, z, z, z, c * dw, s * dw, z, z, z, z + dh], axis=1)
+
+
 def _cone_vectors(pg) -> np.ndarray:
     """ASTRA's geom_2vec for ``cone``: rotation about the z axis."""
     ang = np.asarray(_req(pg, "ProjectionAngles"), dtype=float).reshape(-1)
@@ -479,19 +600,36 @@ def _cone_vectors(pg) -> np.ndarray:
     return np.stack([s * dso, -c * dso, z, -s * dod, c * dod, z, c * dw, s * dw, z, z, z, z + dh], axis=1)
 
 
+#: ASTRA type -> (beam, ndim, vector builder or None for *_vec, vector width).
+_ASTRA_TYPES = {
+    "parallel": ("parallel", 2, _parallel_vectors, 6),
+    "parallel_vec": ("parallel", 2, None, 6),
+    "fanflat": ("cone", 2, _fanflat_vectors, 6),
+    "fanflat_vec": ("cone", 2, None, 6),
+    "parallel3d": ("parallel", 3, _parallel3d_vectors, 12),
+    "parallel3d_vec": ("parallel", 3, None, 12),
+    "cone": ("cone", 3, _cone_vectors, 12),
+    "cone_vec": ("cone", 3, None, 12),
+}
+
+
 def _check_views(g: Geometry) -> None:
     """Refuse geometries the projector cannot handle, naming the first bad view."""
-    src, det = g.source_positions_um, g.detector_centres_um
-    if g.ndim == 3:
-        u, v = g.vectors[:, 6:9], g.vectors[:, 9:12]
-    else:
-        u = g._xyz([4, 5])
-        v = np.tile([0.0, 1.0, 0.0], (g.n_views, 1))  # the x-z plane's normal
+    u, v = g.detector_vectors_um
     normal = np.cross(u, v)
     nn = np.linalg.norm(normal, axis=1)
     for k in range(g.n_views):
         if np.linalg.norm(u[k]) == 0 or (g.ndim == 3 and np.linalg.norm(v[k]) == 0) or nn[k] == 0:
             raise ValueError(f"vectors[{k}]: detector vectors u, v are zero or parallel")
+    if g.parallel:
+        ray = g._xyz([0, 1, 2] if g.ndim == 3 else [0, 1])
+        norm = np.linalg.norm(ray, axis=1)
+        bad = np.flatnonzero((norm == 0) | (np.abs(np.einsum("ij,ij->i", ray, normal))
+                                            <= 1e-9 * norm * nn))
+        if bad.size:
+            raise ValueError(f"vectors[{bad[0]}]: the ray direction is zero or parallel to the detector")
+        return
+    src, det = g.source_positions_um, g.detector_centres_um
     dist = np.abs(np.einsum("ij,ij->i", src - det, normal)) / nn
     scale = np.linalg.norm(src - det, axis=1)
     bad = np.flatnonzero(dist <= 1e-9 * np.maximum(scale, 1.0))

@@ -64,12 +64,13 @@ class _Group:
     chunk: int            # views per vmap batch
     n_chunks: int
     slab: int             # slices per vmap batch
-    parallel: bool        # detector parallel to the slices: affine slice <-> detector map
+    affine: bool          # parallel rays, or a detector parallel to the slices: affine map
 
 
 @dataclass(frozen=True)
 class _Plan:
     ndim: int
+    beam: str             # "cone" (params "src" = source) or "parallel" ("src" = ray direction)
     vol_shape: tuple
     det_shape: tuple      # (rows, cols); rows = 1 in 2D
     n_views: int
@@ -77,13 +78,11 @@ class _Plan:
 
 
 def _vectors_xyz(geom: Geometry):
-    """Source, detector centre, u, v as (views, 3) arrays in world x, y, z (2D: y = 0)."""
-    if geom.ndim == 3:
-        vec = geom.vectors
-        return vec[:, 0:3], vec[:, 3:6], vec[:, 6:9], vec[:, 9:12]
-    vec, z = geom.vectors, np.zeros(geom.n_views)
-    xyz = lambda i: np.stack([vec[:, i], z, vec[:, i + 1]], axis=1)  # noqa: E731
-    return xyz(0), xyz(2), xyz(4), np.tile([0.0, 1.0, 0.0], (geom.n_views, 1))
+    """Source (parallel beams: ray direction), detector centre, u, v as (views, 3) arrays in
+    world x, y, z (2D: y = 0)."""
+    first = geom._xyz([0, 1, 2] if geom.ndim == 3 else [0, 1])
+    u, v = geom.detector_vectors_um
+    return first, geom.detector_centres_um, u, v
 
 
 def _bounds_xyz(geom: Geometry):
@@ -105,16 +104,20 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
     world = (0, 1, 2) if geom.ndim == 3 else (0, 2)
     keys = []
     for k in range(geom.n_views):
-        central = det[k] - src[k]
+        central = src[k] if geom.parallel else det[k] - src[k]
         m = max(world, key=lambda w: abs(central[w]))
-        if lo[m] <= src[k, m] <= hi[m]:
+        if geom.parallel:
+            pass  # every ray has the central direction, so none runs along the slices
+        elif lo[m] <= src[k, m] <= hi[m]:
             raise ValueError(f"vectors[{k}]: the source lies within the volume's extent along the "
                              f"view's main axis ({'xyz'[m]}); distance-driven slicing needs it outside")
-        corners = [det[k] + su * cols / 2 * u[k] + sv * rows / 2 * v[k]
-                   for su in (-1, 1) for sv in ((-1, 1) if geom.ndim == 3 else (0,))]
-        if any(np.sign(c[m] - src[k, m]) != np.sign(central[m]) or c[m] == src[k, m] for c in corners):
-            raise ValueError(f"vectors[{k}]: some detector rays run parallel to or away from the "
-                             f"slices (main axis {'xyz'[m]}); the detector is too tilted")
+        else:
+            corners = [det[k] + su * cols / 2 * u[k] + sv * rows / 2 * v[k]
+                       for su in (-1, 1) for sv in ((-1, 1) if geom.ndim == 3 else (0,))]
+            if any(np.sign(c[m] - src[k, m]) != np.sign(central[m]) or c[m] == src[k, m]
+                   for c in corners):
+                raise ValueError(f"vectors[{k}]: some detector rays run parallel to or away from "
+                                 f"the slices (main axis {'xyz'[m]}); the detector is too tilted")
         inplane = [w for w in world if w != m]
         if geom.ndim == 3:
             a = max(inplane, key=lambda w: abs(u[k, w]))
@@ -130,11 +133,12 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
         perm = (amap[m], amap[b], amap[a]) if geom.ndim == 3 else (amap[m], amap[a])
         chunk, slab = _block_sizes(geom, perm, (rows, cols), len(views), view_chunk)
         idx = list(views)
-        parallel = bool(np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
-                        and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
+        affine = geom.parallel or bool(
+            np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
+            and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
-                             n_chunks=-(-len(views) // chunk), slab=slab, parallel=parallel))
-    return _Plan(ndim=geom.ndim, vol_shape=geom.vol_shape, det_shape=(rows, cols),
+                             n_chunks=-(-len(views) // chunk), slab=slab, affine=affine))
+    return _Plan(ndim=geom.ndim, beam=geom.beam, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
 
 
@@ -178,12 +182,16 @@ def _knots(s, dc, d, n_det, c_k, m, a, lo, size):
     return (s[a] + lam * (p_a - s[a]) - lo[a]) / size[a]
 
 
-def _affine(s, dc, d, c_k, m, a, lo, size):
+def _affine(s, dc, d, c_k, m, a, lo, size, beam):
     """``(alpha, beta)`` with boundary ``e`` at ``alpha (e - n_det/2) + beta`` (voxel units).
 
-    Valid when the detector is parallel to the slices (``d[m] = 0``): the slice maps to
-    the detector by one scale and one shift.
+    Cone beam: valid when the detector is parallel to the slices (``d[m] = 0``), so the
+    slice maps to the detector by one scale and one shift. Parallel beam (``s`` is the ray
+    direction): always affine, the detector is projected along the rays onto the slice.
     """
+    if beam == "parallel":
+        slope = s[a] / s[m]
+        return (d[a] - d[m] * slope) / size[a], (dc[a] + (c_k - dc[m]) * slope - lo[a]) / size[a]
     lam = (c_k - s[m]) / (dc[m] - s[m])
     return lam * d[a] / size[a], (s[a] + lam * (dc[a] - s[a]) - lo[a]) / size[a]
 
@@ -197,8 +205,10 @@ def _edges(s, dc, d, n_det, n_vox, c_k, m, a, lo, size):
     return num / den
 
 
-def _path_length(s, dc, u, v, rows, cols, m, size):
+def _path_length(s, dc, u, v, rows, cols, m, size, beam):
     """Slice thickness times the secant of each cell-centre ray to the main axis."""
+    if beam == "parallel":
+        return jnp.full((rows, cols), size[m] * jnp.linalg.norm(s) / jnp.abs(s[m]), s.dtype)
     cu = jnp.arange(cols, dtype=s.dtype) - cols / 2 + 0.5
     cv = jnp.arange(rows, dtype=s.dtype) - rows / 2 + 0.5
     ray = dc + cu[None, :, None] * u + cv[:, None, None] * v - s  # (rows, cols, 3)
@@ -221,10 +231,11 @@ def _fp_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
     """Cell averages of slice ``k`` (array ``sl``) on the detector of one view."""
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if g.parallel:
-        img = dd1d.forward_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), cols, axis=-1)
+    if g.affine:  # sl is the slice's integral table along its columns (shared by all views)
+        img = dd1d._diff(dd1d.integrals_affine(sl, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                               cols, axis=-1), -1 % sl[1].ndim)
         if plan.ndim == 3:
-            img = dd1d.forward_affine(img, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), rows, axis=0)
+            img = dd1d.forward_affine(img, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam), rows, axis=0)
         return img
     img = dd1d.forward(sl, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size), axis=-1)
     if plan.ndim == 3:
@@ -236,10 +247,14 @@ def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
     """Transpose of :func:`_fp_one`: one view's weighted projection onto slice ``k``."""
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if g.parallel:
+    if g.affine:  # q is the view's integral table along its first resampled axis
         if plan.ndim == 3:
-            q = dd1d.adjoint_affine(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size), n_vox[1], axis=0)
-        return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size), n_vox[-1], axis=-1)
+            q = dd1d.adjoint_affine_table(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam),
+                                          n_vox[1], axis=0)
+            return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                       n_vox[-1], axis=-1)
+        return dd1d.adjoint_affine_table(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                         n_vox[-1], axis=-1)
     if plan.ndim == 3:
         q = dd1d.adjoint(q, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
                          _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
@@ -258,13 +273,13 @@ def _slab_volume(volume, g: _Group):
 
 def _lengths(c, plan: _Plan, g: _Group, size):
     rows, cols = plan.det_shape
-    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size))(
+    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size, plan.beam))(
         c["src"], c["det"], c["u"], c["v"])
     return lengths.reshape(g.chunk, *((rows, cols) if plan.ndim == 3 else (cols,)))
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
-    if g.parallel and plan.ndim == 2:
+    if g.affine and plan.ndim == 2:
         return _fp_group_integrals(volume, p, plan, g)
     rows, cols = plan.det_shape
     vol_t, kk = _slab_volume(volume, g)
@@ -277,6 +292,8 @@ def _fp_group(volume, p, plan: _Plan, g: _Group):
     def chunk_fn(c):
         def block_step(acc, xs):
             block, k = xs
+            if g.affine:  # each slice's column integral table, built once for all views
+                block = dd1d.integral_table(block, -1)
             return acc + per_view(block, k, c["src"], c["det"], c["u"], c["v"]).sum(1), None
 
         shape = (g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols)
@@ -292,7 +309,7 @@ def _integrals_one(table, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
     ``table``: :func:`recon.dd1d.integral_table` of the slice (shared by all views).
     """
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    return dd1d.integrals_affine(table, *_affine(s, dc, u, c_k, g.m, g.a, lo, size),
+    return dd1d.integrals_affine(table, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
                                  plan.det_shape[1], axis=0)
 
 
@@ -345,7 +362,7 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
     lo, size = p["lo"], p["size"]
     pad = g.chunk * g.n_chunks - proj.shape[0]
     proj = jnp.concatenate([proj, jnp.zeros((pad, *proj.shape[1:]), proj.dtype)])
-    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size))(
+    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size, plan.beam))(
         p["src"], p["det"], p["u"], p["v"])
     weighted = (proj * lengths.reshape(proj.shape)).reshape(g.n_chunks, g.chunk, *proj.shape[1:])
     chunks = _chunked(p, g)
@@ -354,6 +371,9 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
     # vmap over the slices of a block (projection shared), then over the views of a chunk.
     per_view = jax.vmap(jax.vmap(one, in_axes=(None, 0, None, None, None, None)),
                         in_axes=(0, None, 0, 0, 0, 0))
+
+    if g.affine:  # each view's integral table along its first resampled axis, built once
+        weighted = dd1d.integral_table(weighted, 2 if plan.ndim == 3 else -1)
 
     def block_fn(k):
         def chunk_step(acc, xs):
@@ -441,17 +461,140 @@ def _check_geometry(geometry):
         raise ValueError(f"geometry: expected a recon.geometry.Geometry, got {type(geometry).__name__}")
 
 
+class Projector:
+    """The distance-driven projector pair of one geometry, as a linear operator.
+
+    ``A = Projector(geometry)``; ``A.forward(x)`` (also ``A(x)``) maps a volume
+    ``A.vol_shape`` to projections ``A.proj_shape`` and ``A.adjoint(p)`` is its exact
+    transpose. Every algorithm in :mod:`recon.algorithms` accepts a Projector (or a
+    Geometry, which it wraps): another projector (a GPU kernel, a matrix) works with all
+    of them if it offers the same members: ``geometry``, ``vol_shape``, ``proj_shape``,
+    ``dtype``, ``forward``, ``adjoint``, ``subset(views)`` and ``subset_runs(subsets)``.
+
+    Quantities an algorithm derives from the geometry alone (normalisations, operator
+    norms) are kept in :meth:`cached`, so they are computed once per projector.
+
+    Parameters
+    ----------
+    geometry : Geometry
+    view_chunk : int, optional
+        Views vectorised together (default: sized to :data:`CHUNK_BUDGET_BYTES`).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"`` (needs ``jax_enable_x64``): the compute
+        type; inputs are cast to it, so float32 data stay float32 with x64 enabled.
+    """
+
+    def __init__(self, geometry: Geometry, *, view_chunk: int | None = None, dtype="float32"):
+        _check_geometry(geometry)
+        if str(np.dtype(dtype)) not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+        if np.dtype(dtype) == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("dtype: float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))")
+        self.geometry = geometry
+        self.dtype = jnp.dtype(dtype)
+        self.view_chunk = view_chunk
+        self._plan = _plan(geometry, view_chunk)
+        self._params = _params(geometry, self._plan, self.dtype)
+        self._cache = {}
+
+    vol_shape = property(lambda self: self.geometry.vol_shape, doc="Volume shape.")
+    proj_shape = property(lambda self: self.geometry.proj_shape, doc="Projection stack shape.")
+
+    def __repr__(self):
+        return (f"Projector({self.geometry.kind}, vol_shape={self.vol_shape}, "
+                f"proj_shape={self.proj_shape}, dtype={self.dtype})")
+
+    def _cast(self, x, shape, key):
+        if not isinstance(x, jax.core.Tracer):
+            x = _as_float(x, key)
+        x = jnp.asarray(x, self.dtype)
+        if x.shape != shape:
+            raise ValueError(f"{key}: shape {x.shape} does not match {shape}")
+        return x
+
+    def forward(self, volume):
+        """Line integrals of ``volume`` (1/um) for every view: ``proj_shape``."""
+        return _fp(self._plan, self._cast(volume, self.vol_shape, "volume"), self._params)
+
+    __call__ = forward
+
+    def adjoint(self, projections):
+        """Exact transpose of :meth:`forward`: ``vol_shape``."""
+        return _bp(self._plan, self._cast(projections, self.proj_shape, "projections"), self._params)
+
+    def subset(self, views) -> "Projector":
+        """The projector of the given views only (ordered subsets)."""
+        return Projector(self.geometry.subset(views), view_chunk=self.view_chunk, dtype=self.dtype)
+
+    def subset_runs(self, subsets):
+        """Subsets grouped into runs that one compiled loop can sweep.
+
+        Parameters
+        ----------
+        subsets : list of index arrays
+            View indices of each subset, in update order.
+
+        Returns
+        -------
+        list of ``(positions, forward, adjoint, params)``: ``positions`` are consecutive
+        indices into ``subsets``; ``forward(x, P)`` and ``adjoint(q, P)`` are pure functions
+        of the subset parameters ``P``, and ``params`` stacks each subset's ``P`` on a
+        leading axis (for ``lax.scan``). Consecutive subsets share a run when their static
+        plan (view count, main axes) is equal.
+        """
+        runs = []
+        for pos, idx in enumerate(subsets):
+            geom = self.geometry.subset(idx)
+            plan = _plan(geom, self.view_chunk)
+            params = _params(geom, plan, self.dtype)
+            if runs and runs[-1][0] == plan:
+                runs[-1][1].append(pos)
+                runs[-1][2].append(params)
+            else:
+                runs.append((plan, [pos], [params]))
+        out = []
+        for plan, positions, params in runs:
+            stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
+            out.append((positions, functools.partial(_fp, plan), functools.partial(_bp, plan), stacked))
+        return out
+
+    def cached(self, key, compute):
+        """``compute()`` the first time ``key`` is asked for, the stored value after."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def as_projector(operator) -> "Projector":
+    """A Projector for ``operator``: itself if it is one, a new one for a Geometry."""
+    if isinstance(operator, Geometry):
+        return Projector(operator)
+    for name in ("forward", "adjoint", "vol_shape", "proj_shape", "geometry", "dtype"):
+        if not hasattr(operator, name):
+            raise ValueError(f"geometry: expected a recon.Geometry or a Projector, got "
+                             f"{type(operator).__name__} (no {name!r})")
+    return operator
+
+
+def _compute_dtype(x):
+    """float64 for float64 input when x64 is on, float32 otherwise."""
+    x = np.asarray(x) if not isinstance(x, jax.Array) else x
+    return "float64" if (x.dtype == np.float64 and jax.config.jax_enable_x64) else "float32"
+
+
 def forward_project(volume, geometry: Geometry, *, view_chunk: int | None = None):
     """Distance-driven line integrals of ``volume`` for every view of ``geometry``.
+
+    ``Projector(geometry).forward(volume)``, computed in float64 only for float64 input
+    with ``jax_enable_x64`` on.
 
     Parameters
     ----------
     volume : array ``geometry.vol_shape`` (``(nz, ny, nx)`` or ``(nz, nx)``)
-        Linear attenuation coefficient in 1/um. float64 input computes in float64 when
-        ``jax_enable_x64`` is on; everything else in float32.
+        Linear attenuation coefficient in 1/um.
     geometry : Geometry
     view_chunk : int, optional
-        Views vectorised together (default: sized to keep intermediates near 256 MiB).
+        Views vectorised together.
 
     Returns
     -------
@@ -462,8 +605,7 @@ def forward_project(volume, geometry: Geometry, *, view_chunk: int | None = None
     if volume.shape != geometry.vol_shape:
         raise ValueError(f"volume: shape {volume.shape} does not match geometry.vol_shape "
                          f"{geometry.vol_shape}")
-    plan = _plan(geometry, view_chunk)
-    return _fp(plan, volume, _params(geometry, plan, volume.dtype))
+    return Projector(geometry, view_chunk=view_chunk, dtype=volume.dtype).forward(volume)
 
 
 def back_project(projections, geometry: Geometry, *, view_chunk: int | None = None):
@@ -484,8 +626,7 @@ def back_project(projections, geometry: Geometry, *, view_chunk: int | None = No
     if projections.shape != geometry.proj_shape:
         raise ValueError(f"projections: shape {projections.shape} does not match "
                          f"geometry.proj_shape {geometry.proj_shape}")
-    plan = _plan(geometry, view_chunk)
-    return _bp(plan, projections, _params(geometry, plan, projections.dtype))
+    return Projector(geometry, view_chunk=view_chunk, dtype=projections.dtype).adjoint(projections)
 
 
 def _raw_forward(volume, geometry: Geometry, *, view_chunk: int | None = None):

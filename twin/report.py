@@ -176,6 +176,80 @@ def _escape(text: str) -> str:
 
 Cell = str | int | float | bool | None | Quantity
 
+#: Comparisons a finding's test may use.
+_OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A conclusion as data: a claim about named numbers and the test that decides it.
+
+    Parameters
+    ----------
+    claim : str
+        The statement, with ``{name}`` / ``{name:.3g}`` fields filled from ``numbers``.
+    numbers : dict
+        ``name -> number`` the claim is about (taken from the study's results).
+    test : tuple
+        ``(name, op, other)`` with op one of ``< <= > >=``; ``other`` a name in ``numbers``
+        or a number. The verdict is the comparison on ``numbers`` - never written by hand.
+
+    Example
+    -------
+    >>> f = Finding("MTF50 falls by {drop:.0%} over the sweep", {"drop": 0.02}, ("drop", "<", 0.1))
+    >>> f.verdict, f.text()
+    (True, 'MTF50 falls by 2% over the sweep [holds: drop < 0.1]')
+    """
+
+    claim: str
+    numbers: dict
+    test: tuple
+
+    def __post_init__(self):
+        name, op, other = self.test
+        if op not in _OPS:
+            raise ValueError(f"finding test {self.test!r}: op must be one of {', '.join(_OPS)}")
+        for key in (name, other) if isinstance(other, str) else (name,):
+            if key not in self.numbers:
+                raise ValueError(f"finding test {self.test!r}: {key!r} is not among its numbers "
+                                 f"{sorted(self.numbers)}")
+        self.claim.format(**_shown(self.numbers))  # every field of the claim is a number given
+
+    @property
+    def verdict(self) -> bool | None:
+        """Whether the test holds; None when a number it compares is missing (None/NaN)."""
+        name, op, other = self.test
+        a = self.numbers[name]
+        b = self.numbers[other] if isinstance(other, str) else other
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            return None
+        return bool(_OPS[op](a, b))
+
+    def text(self) -> str:
+        name, op, other = self.test
+        word = {True: "holds", False: "does not hold", None: "undecided"}[self.verdict]
+        return f"{self.claim.format(**_shown(self.numbers))} [{word}: {name} {op} {other}]"
+
+    def to_json(self) -> dict:
+        return {"claim": self.claim, "numbers": _to_json(self.numbers, "finding"),
+                "test": list(self.test), "verdict": self.verdict}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Finding":
+        return cls(data["claim"], data["numbers"], tuple(data["test"]))
+
+
+class _NA(float):
+    """A missing number in a claim: formats as ``n/a`` whatever the format spec."""
+
+    def __format__(self, spec):
+        return "n/a"
+
+
+def _shown(numbers: dict) -> dict:
+    return {k: _NA("nan") if v is None else v for k, v in numbers.items()}
+
 
 @dataclass
 class Report:
@@ -199,6 +273,7 @@ class Report:
     _setup: list = field(default_factory=list, init=False, repr=False)
     _body: list = field(default_factory=list, init=False, repr=False)
     _conclusions: list = field(default_factory=list, init=False, repr=False)
+    _findings: list = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self):
         for key in ("title", "question"):
@@ -257,8 +332,16 @@ class Report:
         self._body.append(("text", str(text)))
 
     def add_conclusion(self, text: str) -> None:
-        """One conclusion the numbers support."""
+        """One conclusion in words (prefer :meth:`add_finding`, whose verdict is computed)."""
         self._conclusions.append(str(text))
+
+    def add_finding(self, claim: str, numbers: dict, test: tuple) -> Finding:
+        """A conclusion as data (see :class:`Finding`): listed under Conclusions with its
+        verdict, and stored in results.json (``report.findings``) for tests to re-check."""
+        finding = Finding(claim, {k: _plain(v) for k, v in numbers.items()}, tuple(test))
+        self._findings.append(finding)
+        self._conclusions.append(finding.text())
+        return finding
 
     # ------------------------------------------------------------------ rendering
 
@@ -274,7 +357,8 @@ class Report:
                 figures.append({"path": item[0], "caption": item[1]})
         content = {"title": self.title, "question": self.question,
                    "setup": [{"name": n, "value": _json_cell(v), "source": s} for n, v, s in self._setup],
-                   "tables": tables, "figures": figures, "conclusions": list(self._conclusions)}
+                   "tables": tables, "figures": figures, "conclusions": list(self._conclusions),
+                   "findings": [f.to_json() for f in self._findings]}
         if REPORT_KEY in self.results:
             raise ValueError(f"results: the key {REPORT_KEY!r} is reserved for the report's content")
         return {**_to_json(self.results, "results"), REPORT_KEY: content}
@@ -328,6 +412,17 @@ class Report:
             tmp_results.write_text(results_text)
             tmp_report.write_text(report_text)
         return report_path, results_path
+
+
+def _plain(value):
+    """A finding's number as a plain float/int/bool/None (Quantity and numpy unwrapped)."""
+    if isinstance(value, Quantity):
+        value = value.value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is not None and not isinstance(value, (bool, int, float)):
+        raise ValueError(f"finding number: expected a number, got {value!r}")
+    return value
 
 
 def _cell(value, *, where: str) -> Quantity | str:
@@ -393,6 +488,12 @@ def verify_report(directory: str | os.PathLike) -> int:
     for figure in content["figures"]:
         if not (directory / figure["path"]).is_file():
             raise ValueError(f"{RESULTS_NAME}: figure {figure['path']!r} is missing")
+    for stored in content.get("findings", []):
+        finding = Finding.from_json(stored)
+        if finding.verdict != stored["verdict"]:
+            raise ValueError(f"{RESULTS_NAME}: finding {stored['claim']!r} says {stored['verdict']} but "
+                             f"its test {stored['test']} gives {finding.verdict} on its numbers")
+        compared += 1
     return compared
 
 
@@ -419,6 +520,16 @@ def new_figure(*, width: float = 6.4, height: float = 4.0):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def log_ticks(axis) -> None:
+    """Readable log-axis labels (one look for every study plot): 1, 2, 5 x 10^k as plain
+    numbers, no minor labels."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from physics.scintillator import SCINTILLATORS
+from twin.studies import study_names
 
 PAPER = "paper (Jeong et al., KAIST)"
 
@@ -22,7 +23,8 @@ class Field:
     """One scenario key.
 
     kind is one of: "quantity" (unit string required), "number", "int", "str",
-    "choice", "bool", "quantity_list" (list of unit strings), "filters"
+    "name" (a scenario name: no path separators), "file" (a file name relative to the
+    scenario's folder, inside it), "material" (a known material), "choice", "bool", "quantity_list" (list of unit strings), "filters"
     (list of {material, thickness} tables).
     """
 
@@ -44,19 +46,20 @@ def Q(default, unit, doc, source, *, min=None, max=None, inclusive_min=True):  #
 
 SCHEMA: dict[str, dict[str, Field]] = {
     "scenario": {
-        "name": Field("str", "unnamed", doc="short name, used in reports"),
+        "name": Field("name", "unnamed", doc="short name, used in reports and for the default "
+                                             "output folder runs/<name> (no path separators)"),
         "question": Field("str", "", doc="the design question the scenario answers"),
-        "seed": Field("int", 0, min=0, doc="seed of every random draw (noise, phantoms, training)"),
+        "seed": Field("int", 0, min=0, max=2**32 - 1, doc="seed of every random draw (noise, phantoms, training)"),
         "default": Field("bool", False, doc="marks the shipped default scenario"),
-        "study": Field("choice", "published",
-                       choices=("published", "geometric_vs_optical", "scintillator", "tomosynthesis"),
-                       doc="what `twin run` computes and reports (twin/studies/<study>.py)"),
+        "study": Field("choice", "published", choices=study_names(),
+                       doc="what `twin run` computes and reports (twin/studies/<study>.py; a module "
+                           "there that defines STUDY is a study)"),
     },
     "source": {
         "target": Field("choice", "W", choices=("W", "Mo", "Rh", "Cu", "Ag", "Au", "Cr"),
                         doc="anode material", source=PAPER),
         "kvp": Q("50 kV", "kV", "tube voltage", PAPER, min=30.0, max=300.0),
-        "current": Q("1 mA", "mA", "tube current", PAPER, min=0.0, inclusive_min=False),
+        "current": Q("1 mA", "mA", "tube current", PAPER, min=0.0, max=1000.0, inclusive_min=False),
         "anode_angle": Q("12 deg", "deg", "anode angle",
                          "assumed: SpekPy's default; the tube datasheet value is not in the paper",
                          min=0.0, max=90.0, inclusive_min=False),
@@ -67,14 +70,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "focal_spot_size": Q("40 um", "um", "focal-spot size (FWHM for gaussian, diameter for disc)",
                              "paper gives 30-55 um; 40 um assumed as a mid value",
                              min=0.0, max=5000.0, inclusive_min=False),
-        "spectrum_file": Field("str", "", doc="optional measured spectrum (two columns: keV, photons "
-                                              "per bin per sr for the exposure); replaces SpekPy"),
+        "spectrum_file": Field("file", "", doc="optional measured spectrum (two columns: keV, photons "
+                                               "per bin per sr for the exposure); replaces SpekPy; "
+                                               "a file name inside the scenario's folder"),
     },
     "spectrum": {
         "bin_width": Q("1 keV", "keV", "energy bin width",
                        "assumed: 1 keV resolves the W L lines well enough for transmission sums",
                        min=0.05, max=5.0),
-        "window_material": Field("str", "Be", doc="tube exit window", source="usual for micro-focus tubes"),
+        "window_material": Field("material", "Be", doc="tube exit window", source="usual for micro-focus tubes"),
         "window_thickness": Q("200 um", "um", "tube window thickness",
                               "assumed: typical Be window of micro-focus tubes (150-300 um)", min=0.0),
         "air_path": Field("bool", True, doc="filter by the air between source and scintillator"),
@@ -88,7 +92,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
                              min=0.4, max=15.0, doc="line widths of the chart groups (0.4-15 um)",
                              source="paper: 1, 2 and 3 um groups of the JIMA RT RC-04 chart"),
         "n_lines": Field("int", 5, min=2, max=50, doc="lines per group"),
-        "material": Field("str", "W", doc="absorber material of the chart/edge/star",
+        "material": Field("material", "W", doc="absorber material of the chart/edge/star",
                           source="assumed (physics.phantoms): no RC-04 datasheet found; W and Au "
                                  "attenuate alike at 10-50 keV"),
         "thickness": Q("1 um", "um", "absorber thickness (edge: use >= 100 um of W to be opaque)",
@@ -114,6 +118,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
                  min=0.0, max=170.0),
         "slice_heights": Field("quantity_list", [], unit="um", min=0.0,
                                doc="heights to reconstruct (empty = the phantom's planes)"),
+        "slice_step": Q("0.5 um", "um", "spacing of the slice stack a study reconstructs around the "
+                        "chart plane when slice_heights is empty (tomosynthesis study)",
+                        "assumed: a fifth of the smallest predicted depth FWHM of the shipped "
+                        "tomosynthesis sweep (1 um lines at 60 deg: 2.1 um)",
+                        min=0.0, inclusive_min=False),
     },
     "scintillator": {
         "material": Field("choice", "ZnWO4", choices=tuple(sorted(SCINTILLATORS)),
@@ -136,6 +145,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "scatter_blur": Q("0 um", "um", "extra Gaussian blur (FWHM) from light scattering in a "
                                         "polycrystalline or powder screen (0 = transparent crystal)",
                           "0 for transparent single-crystal films; set per screen", min=0.0),
+        "depth_layers": Field("int", 16, min=0, max=256,
+                              doc="depth layers of the depth-integrated screen PSF (0 = enough for a "
+                                  "spacing below half the depth of field n lambda / NA^2, 16-64)",
+                              source="16: physics.chain.ImagingSystem's default (cost); 0 for "
+                                     "resolution studies of thick screens at high NA"),
         "substrate": Field("bool", True, doc="film on a fused-silica substrate (Fresnel losses)",
                            source="assumed: physics.scintillator.Substrate, 500 um fused silica"),
     },
@@ -146,7 +160,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               PAPER, min=0.0, inclusive_min=False),
         "tube_lens": Q("160 mm", "mm", "tube-lens focal length used", PAPER,
                        min=0.0, inclusive_min=False),
-        "na": Field("number", 0.42, min=0.0, max=1.7, inclusive_min=False, doc="numerical aperture",
+        "na": Field("number", 0.42, min=0.0, max=1.0, inclusive_min=False,
+                    doc="numerical aperture (a dry objective: NA <= 1, as physics.optics requires)",
                     source="assumed: Mitutoyo M Plan Apo 20x (NA 0.42), a common infinity-corrected 20x"),
         "transmission": Field("number", 0.9, min=0.0, max=1.0, inclusive_min=False,
                               doc="objective + tube-lens transmission at the emission wavelength",
@@ -175,9 +190,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "bits": Field("int", 16, min=8, max=16, doc="ADC bit depth", source="paper: 16-bit"),
     },
     "acquisition": {
-        "exposure": Q("10 s", "s", "exposure time per view",
+        "exposure": Q("10 s", "s", "exposure time per view (at most a day: beyond it the photon "
+                                   "counts overflow float32 and no tube or sample stays stable)",
                       "assumed: long exposures are needed at this photon budget",
-                      min=0.0, inclusive_min=False),
+                      min=0.0, max=86400.0, inclusive_min=False),
         "oversample": Field("int", 2, min=1, max=8,
                             doc="field samples per pixel side before pixel integration"),
         "noise": Field("bool", True, doc="add quantum, optical and camera noise"),
@@ -205,8 +221,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                     min=0.0, inclusive_min=False),
         "target_pixel": Q("0 um", "um", "object-plane pixel to match (0 = the optical set-up's effective pixel)",
                           "design question: same target resolution for both set-ups", min=0.0),
+        "simulate_charts": Field("choice", "all", choices=("all", "extremes", "none"),
+                                 doc="simulate the noisy chart image of both set-ups at every swept "
+                                     "point, at the smallest and largest swept value only, or never"),
         "snr_target": Field("number", 10.0, min=0.0, inclusive_min=False,
-                            doc="SNR per effective pixel for the exposure-time comparison",
+                            doc="SNR target of the exposure-time comparisons: open field per object-plane pixel "
+                                "(geometric_vs_optical), the feature's contrast (kvp_and_filtration)",
                             source="assumed: Rose criterion ~5, x2 margin"),
         "power_per_spot_size": Q("1 W/um", "W/um", "largest tube power per um of focal-spot size "
                                  "(power = min(kvp x current, this x spot size), for both set-ups)",
@@ -216,7 +236,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                  "tube 50 W at 30-55 um", min=0.0, inclusive_min=False),
     },
     "reconstruction": {
-        "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "grad"),
+        "method": Field("choice", "sart", choices=("sas", "fbp", "sart", "sirt", "cgls", "grad"),
                         doc="reconstruction algorithm"),
         "iterations": Field("int", 10, min=1, max=10000, doc="iterations of iterative methods"),
         "positivity": Field("bool", True, doc="clip negative attenuation in sart/sirt/grad (clipping also "

@@ -46,8 +46,8 @@ MIN_TRANSMISSION = 1e-4
 def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True) -> dict:
     """Simulate every view of ``scenario`` into ``out_dir``; returns a summary dict."""
     out = Path(out_dir)
+    setup = build_setup(scenario)  # before the folder exists: a refused scenario leaves nothing
     out.mkdir(parents=True, exist_ok=True)
-    setup = build_setup(scenario)
     system, geom = setup.system, setup.geometry
     cache = out / ".views"
     fingerprint = _fingerprint(scenario)
@@ -73,6 +73,11 @@ def simulate_scenario(scenario: Scenario, out_dir, *, show_progress: bool = True
     raw, flat, dark = np.stack(raws), np.stack(flats), np.stack(darks)
     transmission = np.asarray(flat_dark_correct(raw, flat=flat, dark=dark))
     integrals = line_integrals(transmission)
+    if not (np.all(np.isfinite(integrals)) and np.all(np.isfinite(flat))):
+        from physics.errors import ResultError
+
+        raise ResultError(f"{out / 'projections.tif'}: the simulation gave NaN or inf with these "
+                          "parameters; nothing written (check exposure, current and sizes)")
     pixel = system.pixel_um
     meta = {"quantity": "line integral -ln(T) of the flat/dark-corrected transmission",
             "scenario": scenario.name}
@@ -128,7 +133,7 @@ def describe(setup: Setup, scenario: Scenario, *, transmission=None) -> dict:
     quanta_per_pixel = float(jnp.sum(response.quanta_weights)) * system.oversample**2
     electrons = quanta_per_pixel * float(response.electrons_per_quantum)
     out = {
-        "magnification": {"value": system.microscope.magnification, "unit": ""},
+        "magnification": {"value": system.detector.microscope.magnification, "unit": ""},
         "effective_pixel": {"value": system.pixel_um, "unit": "um"},
         "field_of_view": {"value": [system.roi_shape[0] * system.pixel_um,
                                     system.roi_shape[1] * system.pixel_um], "unit": "um"},

@@ -41,13 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from physics.errors import InputFileError, OptionError
 from physics.imageio import ImageFileError, read_json, write_json
 
 #: The ``--executor`` values :func:`make_executor` accepts.
 EXECUTOR_SPECS = ("local", "serial", "dask", "dask://HOST:PORT")
 
 
-class ExecutorSpecError(ValueError):
+class ExecutorSpecError(OptionError):
     """An ``--executor`` value that names no back end (or one that is not installed)."""
 
 
@@ -378,10 +379,10 @@ def _read_cached(path: Path, point: dict) -> dict | None:
     try:
         entry = read_json(path)
     except ImageFileError as exc:
-        raise ValueError(f"sweep cache {path}: unreadable ({exc}); delete it to recompute "
+        raise InputFileError(f"sweep cache {path}: unreadable ({exc}); delete it to recompute "
                          f"the point") from None
     if not isinstance(entry, dict) or entry.get("point") != point or "result" not in entry:
-        raise ValueError(f"sweep cache {path}: holds another point than {_canonical(point)}; "
+        raise InputFileError(f"sweep cache {path}: holds another point than {_canonical(point)}; "
                          f"delete it to recompute")
     return entry["result"]
 

@@ -7,16 +7,19 @@ constructors; everything downstream works on those objects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from physics.errors import ScenarioError
 from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem
+from physics.detector import FLAT_PANEL_READOUT, FlatPanel, LensCoupled
 from physics.focal_spot import FocalSpot
+from physics.imageio import member_path
 from physics.optics import Microscope, Objective
 from physics.projection import Layer, LayeredObject
 from physics.scintillator import SCINTILLATORS, Scintillator, Substrate
@@ -56,9 +59,9 @@ def build_spectrum(scenario: Scenario) -> Spectrum:
     current, exposure = src["current"], scenario["acquisition"]["exposure"]
     filters = [(spec["window_material"], spec["window_thickness"])] + list(spec["filters"])
     if src["spectrum_file"]:
-        path = Path(src["spectrum_file"])
-        if not path.is_absolute() and scenario.path is not None:
-            path = scenario.path.parent / path
+        # Confined to the scenario's folder: a scenario cannot make twin read any other file.
+        folder = scenario.path.parent if scenario.path is not None else Path.cwd()
+        path = member_path(folder, src["spectrum_file"], key="source.spectrum_file")
         measured = load_spectrum(path)
         for material, thickness in spec["filters"]:
             measured = measured.filtered(material, thickness)
@@ -70,8 +73,7 @@ def build_spectrum(scenario: Scenario) -> Spectrum:
 
 def build_system(scenario: Scenario) -> ImagingSystem:
     """The imaging system of a scenario (no object)."""
-    src, sc, op, cam, acq = (scenario[k] for k in ("source", "scintillator", "optics", "camera",
-                                                    "acquisition"))
+    src, sc, cam, acq = (scenario[k] for k in ("source", "scintillator", "camera", "acquisition"))
     if src["focal_spot_shape"] == "ellipse":
         # Apparent width = size; the electron line on the anode is foreshortened by tan(angle).
         spot = FocalSpot("ellipse", src["focal_spot_size"],
@@ -83,22 +85,48 @@ def build_system(scenario: Scenario) -> ImagingSystem:
         raise ScenarioError(f"scintillator.material: {sc['material']!r} is not one of "
                             f"{', '.join(sorted(SCINTILLATORS))}")
     scint = Scintillator(sc["material"], sc["thickness"],
-                         light_yield_per_kev=sc["light_yield"], emission_nm=sc["emission_wavelength"],
+                         light_yield_per_kev=sc["light_yield"],
+                         # scenario lengths are in um inside; the screen takes nm
+                         emission_nm=None if sc["emission_wavelength"] is None else 1000.0 * sc["emission_wavelength"],
                          refractive_index=sc["refractive_index"],
                          substrate=Substrate() if sc["substrate"] else None)
-    microscope = Microscope(Objective(op["magnification"], op["design_tube_lens"] / 1000.0,
-                                      op["na"], op["transmission"]),
-                            tube_lens_mm=op["tube_lens"] / 1000.0)
+    microscope = build_microscope(scenario)
     camera = SCMOS(rows=cam["rows"], cols=cam["cols"], pixel_um=cam["pixel"],
                    quantum_efficiency=cam["qe"], full_well_e=cam["full_well"],
                    read_noise_e=cam["read_noise"], dark_current_e_per_s=cam["dark_current"],
                    gain_e_per_adu=cam["gain"], offset_adu=cam["offset"], bit_depth=cam["bits"])
     roi = (cam["roi_rows"] or cam["rows"], cam["roi_cols"] or cam["cols"])
-    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, scintillator=scint,
-                         microscope=microscope, camera=camera, exposure_s=acq["exposure"],
-                         roi_shape=roi, oversample=acq["oversample"],
-                         air_path=scenario["spectrum"]["air_path"], focus_depth_um=sc["focus_depth"],
-                         scatter_fwhm_um=sc["scatter_blur"])
+    detector = LensCoupled(scintillator=scint, microscope=microscope, camera=camera,
+                           n_depth_layers=depth_layers(scenario), focus_depth_um=sc["focus_depth"],
+                           scatter_fwhm_um=sc["scatter_blur"])
+    return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, detector=detector,
+                         exposure_s=acq["exposure"], roi_shape=roi, oversample=acq["oversample"],
+                         air_path=scenario["spectrum"]["air_path"])
+
+
+def build_microscope(scenario: Scenario) -> Microscope:
+    """Objective + tube lens of ``[optics]`` (focal lengths in mm for physics.optics)."""
+    op = scenario["optics"]
+    return Microscope(Objective(op["magnification"], op["design_tube_lens"] / 1000.0, op["na"], op["transmission"]),
+                      tube_lens_mm=op["tube_lens"] / 1000.0)
+
+
+def build_flat_panel(scenario: Scenario) -> FlatPanel:
+    """The flat panel of the scenario's geometric-magnification set-up (``[geometric]``):
+    an indirect panel with the ``detector_scintillator`` screen, ``detector_pixel`` pitch and
+    ``detector_psf_fwhm`` blur, read out by :data:`physics.detector.FLAT_PANEL_READOUT`."""
+    g = scenario["geometric"]
+    screen = Scintillator(g["detector_scintillator"], g["detector_scintillator_thickness"], substrate=None)
+    return FlatPanel(converter=screen, camera=replace(FLAT_PANEL_READOUT, pixel_um=g["detector_pixel"]),
+                     blur_fwhm_um=g["detector_psf_fwhm"])
+
+
+def build_geometric_system(scenario: Scenario) -> ImagingSystem:
+    """The scenario's geometric-magnification set-up: the same tube, spectrum, exposure and
+    ROI (in pixels) as :func:`build_system`, with :func:`build_flat_panel` as the detector.
+    Place the object with :func:`geometric_design` (source at ``SDD``, object ``SDD - SOD``
+    above the panel)."""
+    return replace(build_system(scenario), detector=build_flat_panel(scenario))
 
 
 def build_setup(scenario: Scenario) -> Setup:
@@ -222,3 +250,112 @@ def _default_slices(heights) -> tuple[np.ndarray, float]:
         dz = (hs[-1] - hs[0]) / 63
         n = 64
     return hs[0] + dz * np.arange(n), dz
+
+
+def reconstruction_options(scenario: Scenario) -> dict:
+    """``[reconstruction]`` as keyword options of :func:`recon.reconstruct` (method included).
+
+    Iterative methods (sart, sirt, grad) take the iteration count and the positivity
+    constraint; cgls the iteration count only (a Krylov method has no positivity); the
+    analytic ones (sas, fbp) take neither.
+    """
+    rec = scenario["reconstruction"]
+    if rec["method"] in ("sart", "sirt", "grad"):
+        return {"method": rec["method"], "iterations": rec["iterations"], "positivity": rec["positivity"]}
+    if rec["method"] == "cgls":
+        return {"method": "cgls", "iterations": rec["iterations"]}
+    return {"method": rec["method"]}
+
+
+def reconstruct(projections, geometry: "recon.Geometry", scenario: Scenario) -> "recon.Slices":
+    """Reconstruct ``projections`` on ``geometry`` with the scenario's ``[reconstruction]`` options."""
+    return recon.reconstruct(projections, geometry, **reconstruction_options(scenario))
+
+
+#: Depth-layer counts of :func:`depth_layers` (16-64: cost).
+DEPTH_LAYER_COUNTS = (16, 24, 32, 48, 64)
+
+
+def depth_layers(scenario: Scenario) -> int:
+    """``scintillator.depth_layers``, with 0 resolved to the fewest of (16, 24, 32, 48, 64)
+    layers whose spacing stays below half the depth of field ``n lambda / NA^2`` (64 when
+    even that is coarser); the counts are a short ladder so points share compiled PSF kernels."""
+    sc = scenario["scintillator"]
+    if sc["depth_layers"]:
+        return sc["depth_layers"]
+    material = SCINTILLATORS[sc["material"]]
+    n_index = sc["refractive_index"] or material.refractive_index
+    wavelength_um = sc["emission_wavelength"] or material.emission_nm / 1000.0  # the scenario's is in um
+    dof = n_index * wavelength_um / scenario["optics"]["na"] ** 2
+    need = math.ceil(sc["thickness"] / (0.5 * dof))
+    return next((n for n in DEPTH_LAYER_COUNTS if n >= need), DEPTH_LAYER_COUNTS[-1])
+
+
+
+# --------------------------------------------------------------------------- set-up geometry
+#: Objective parfocal distance (object to mounting shoulder), added to the optical
+#: set-up's length. Assumed: Mitutoyo M Plan Apo objectives have a 95 mm parfocal length.
+PARFOCAL_UM = 95_000.0
+
+
+@dataclass(frozen=True)
+class Design:
+    """Geometry of one set-up, all lengths in um.
+
+    Attributes
+    ----------
+    name : str
+    magnification : float
+        Object plane to detector plane (screen for the optical set-up).
+    object_pixel_um : float
+        Sampling pitch referred to the object plane.
+    detector_pixel_um : float
+        Pixel in the detector plane (the effective pixel in the screen plane for the
+        optical set-up: camera pixel over the microscope magnification).
+    source_object_um, source_detector_um : float
+        Focal spot to object plane and to detector plane.
+    length_um : float
+        Source to image sensor.
+    """
+
+    name: str
+    magnification: float
+    object_pixel_um: float
+    detector_pixel_um: float
+    source_object_um: float
+    source_detector_um: float
+    length_um: float
+
+    @property
+    def penumbra_scale(self) -> float:
+        """Focal spot to penumbra on the detector: ``(SDD - SOD) / SOD = M - 1``."""
+        return (self.source_detector_um - self.source_object_um) / self.source_object_um
+
+
+def optical_design(scenario: Scenario) -> Design:
+    """The optical-lens set-up: object at ``h`` above the screen, source at ``R``."""
+    pixel = build_microscope(scenario).effective_pixel_um(scenario["camera"]["pixel"])
+    r = scenario["geometry"]["source_distance"]
+    h = scenario["object"]["height"]
+    m = r / (r - h)
+    tube_lens = scenario["optics"]["tube_lens"]
+    return Design("optical", m, pixel / m, pixel, r - h, r,
+                  r + PARFOCAL_UM + tube_lens)
+
+
+def geometric_design(scenario: Scenario, optical: Design) -> Design:
+    """Geometric set-up reaching ``geometric.target_pixel`` (0: the optical object pixel)."""
+    g = scenario["geometric"]
+    target = g["target_pixel"] or optical.object_pixel_um
+    m = g["detector_pixel"] / target
+    if m <= 1.0:
+        raise ScenarioError(f"geometric.target_pixel: {target:g} um is not smaller than "
+                         f"geometric.detector_pixel = {g['detector_pixel']:g} um; no magnification needed")
+    sod = g["source_object_distance"]
+    return Design("geometric", m, target, g["detector_pixel"], sod, m * sod, m * sod)
+
+
+def tube_power_w(scenario: Scenario, spot_um: float) -> float:
+    """Tube power allowed at a focal-spot size: ``min(kvp x current, k x spot)``."""
+    rated = scenario["source"]["kvp"] * scenario["source"]["current"]  # kV x mA = W
+    return min(rated, scenario["geometric"]["power_per_spot_size"] * spot_um)

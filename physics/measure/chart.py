@@ -82,6 +82,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from physics.errors import InputFileError, OptionError
 from scipy.signal import find_peaks
 
 from physics.imageio import read_json
@@ -115,25 +117,25 @@ class ChartGroup:
     @classmethod
     def from_json(cls, d: dict, *, where: str = "group") -> "ChartGroup":
         if not isinstance(d, dict):
-            raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
+            raise InputFileError(f"{where}: expected an object, got {type(d).__name__}")
         required = ("name", "line_width_um", "n_lines", "orientation", "bbox_px", "bbox_um",
                     "height_um")
         missing = [k for k in required if k not in d]
         if missing:
-            raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+            raise InputFileError(f"{where}: missing field(s) {', '.join(missing)}")
         unknown = sorted(set(d) - set(required))
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
+            raise InputFileError(f"{where}: unknown field(s) {', '.join(unknown)}")
         name = d["name"]
         if not isinstance(name, str) or not name:
-            raise ValueError(f"{where}.name: expected a non-empty string, got {name!r}")
+            raise InputFileError(f"{where}.name: expected a non-empty string, got {name!r}")
         width = _number(d["line_width_um"], f"{where}.line_width_um", positive=True)
         n = d["n_lines"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"{where}.n_lines: expected an integer >= 2, got {n!r}")
+            raise InputFileError(f"{where}.n_lines: expected an integer >= 2, got {n!r}")
         orient = d["orientation"]
         if orient not in ORIENTATIONS:
-            raise ValueError(f"{where}.orientation: expected 'vertical' or 'horizontal', "
+            raise InputFileError(f"{where}.orientation: expected 'vertical' or 'horizontal', "
                              f"got {orient!r}")
         bbox_px = _bbox(d["bbox_px"], f"{where}.bbox_px", integer=True)
         bbox_um = _bbox(d["bbox_um"], f"{where}.bbox_um", integer=False)
@@ -154,7 +156,7 @@ class ChartGroup:
         """
         rows, cols = (int(v) for v in image_shape)
         if not (pixel_size_um > 0 and math.isfinite(pixel_size_um)):
-            raise ValueError(f"pixel_size_um: must be positive, got {pixel_size_um!r}")
+            raise OptionError(f"pixel_size_um: must be positive, got {pixel_size_um!r}")
         x0, y0, x1, y1 = self.bbox_um
         tol = 1e-6  # do not grow a box by a pixel for a rounding error
         ix0 = int(math.floor(x0 / pixel_size_um + cols / 2 + tol))
@@ -164,7 +166,7 @@ class ChartGroup:
         ix0, ix1 = max(ix0, 0), min(max(ix1, ix0 + 1), cols)
         iy0, iy1 = max(iy0, 0), min(max(iy1, iy0 + 1), rows)
         if ix0 >= ix1 or iy0 >= iy1:
-            raise ValueError(f"group {self.name!r}: bbox_um {list(self.bbox_um)} lies outside "
+            raise OptionError(f"group {self.name!r}: bbox_um {list(self.bbox_um)} lies outside "
                              f"an image of {cols} x {rows} pixels of {pixel_size_um:g} um")
         return ix0, iy0, ix1, iy1
 
@@ -187,13 +189,13 @@ class ChartLayout:
         required = ("pixel_size_um", "image_shape", "groups")
         missing = [k for k in required if k not in d]
         if missing:
-            raise ValueError(f"chart layout: missing field(s) {', '.join(missing)}")
+            raise InputFileError(f"chart layout: missing field(s) {', '.join(missing)}")
         unknown = sorted(set(d) - set(required) - {"material", "thickness_um"})
         if unknown:
-            raise ValueError(f"chart layout: unknown field(s) {', '.join(unknown)}")
+            raise InputFileError(f"chart layout: unknown field(s) {', '.join(unknown)}")
         material = d.get("material")
         if material is not None and (not isinstance(material, str) or not material):
-            raise ValueError(f"material: expected a material name, got {material!r}")
+            raise InputFileError(f"material: expected a material name, got {material!r}")
         thickness = d.get("thickness_um")
         if thickness is not None:
             thickness = _number(thickness, "thickness_um", positive=True)
@@ -202,17 +204,17 @@ class ChartLayout:
         if (not isinstance(shape, (list, tuple)) or len(shape) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                            for v in shape)):
-            raise ValueError(f"image_shape: expected [rows, cols] positive integers, got {shape!r}")
+            raise InputFileError(f"image_shape: expected [rows, cols] positive integers, got {shape!r}")
         groups = d["groups"]
         if not isinstance(groups, list) or not groups:
-            raise ValueError(f"groups: expected a non-empty list, got {groups!r}")
+            raise InputFileError(f"groups: expected a non-empty list, got {groups!r}")
         parsed = tuple(ChartGroup.from_json(g, where=f"groups[{i}]")
                        for i, g in enumerate(groups))
         rows, cols = shape
         for i, g in enumerate(parsed):
             x0, y0, x1, y1 = g.bbox_px
             if x0 < 0 or y0 < 0 or x1 > cols or y1 > rows:
-                raise ValueError(f"groups[{i}].bbox_px: {list(g.bbox_px)} lies outside the "
+                raise InputFileError(f"groups[{i}].bbox_px: {list(g.bbox_px)} lies outside the "
                                  f"image_shape {list(shape)} (x = column, x1/y1 exclusive)")
         return cls(pixel, (rows, cols), parsed, material, thickness)
 
@@ -268,7 +270,7 @@ def measure_chart(image, layout: ChartLayout, *, pixel_size_um: float | None = N
         pixel_size_um is None or math.isclose(pixel_size_um, layout.pixel_size_um,
                                               rel_tol=1e-6))
     if not same_grid and pixel_size_um is None:
-        raise ValueError(f"pixel_size_um: the image ({img.shape[0]} x {img.shape[1]}) differs "
+        raise OptionError(f"pixel_size_um: the image ({img.shape[0]} x {img.shape[1]}) differs "
                          f"from the layout's image_shape {list(layout.image_shape)}; give the "
                          "image's pixel size to place the groups by bbox_um")
     pixel = layout.pixel_size_um if same_grid else float(pixel_size_um)
@@ -342,7 +344,7 @@ def _measure_group(img, g: ChartGroup, bbox, pixel, value_range) -> GroupMeasure
     imax = float(extremum(bright_c, np.max).mean())
     imin = float(extremum(dark_c, np.min).mean())
     if not imax + imin > 0:
-        raise ValueError(f"group {g.name!r}: Michelson contrast needs positive intensities, "
+        raise InputFileError(f"group {g.name!r}: Michelson contrast needs positive intensities, "
                          f"got Imax {imax:.4g} and Imin {imin:.4g}")
     contrast = (imax - imin) / (imax + imin)
 
@@ -484,21 +486,21 @@ def _match(positions, centres, tol):
 
 def _number(v, key, *, positive=False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{key}: expected a finite number, got {v!r}")
+        raise InputFileError(f"{key}: expected a finite number, got {v!r}")
     if positive and not v > 0:
-        raise ValueError(f"{key}: must be > 0, got {v!r}")
+        raise InputFileError(f"{key}: must be > 0, got {v!r}")
     return float(v)
 
 
 def _bbox(v, key, *, integer: bool):
     if not isinstance(v, (list, tuple)) or len(v) != 4:
-        raise ValueError(f"{key}: expected [x0, y0, x1, y1], got {v!r}")
+        raise InputFileError(f"{key}: expected [x0, y0, x1, y1], got {v!r}")
     for c in v:
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c):
-            raise ValueError(f"{key}: expected 4 numbers, got {v!r}")
+            raise InputFileError(f"{key}: expected 4 numbers, got {v!r}")
         if integer and not float(c).is_integer():
-            raise ValueError(f"{key}: pixel coordinates must be integers, got {v!r}")
+            raise InputFileError(f"{key}: pixel coordinates must be integers, got {v!r}")
     x0, y0, x1, y1 = (int(c) for c in v) if integer else (float(c) for c in v)
     if not (x0 < x1 and y0 < y1):
-        raise ValueError(f"{key}: need x0 < x1 and y0 < y1, got {v!r}")
+        raise InputFileError(f"{key}: need x0 < x1 and y0 < y1, got {v!r}")
     return (x0, y0, x1, y1)

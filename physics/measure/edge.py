@@ -47,10 +47,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from physics.errors import InputFileError, OptionError
 from scipy.optimize import least_squares
 from scipy.special import ndtr
 
 from physics.measure._common import as_image, crop
+from physics.measure.edge_quality import SIGMA_FLOOR_PX, EdgeQuality, assess_edge
+from physics.measure.mtf import FWHM_PER_SIGMA, mtf_crossings, mtf_from_lsf
 
 #: ISO 12233 bins the projected edge at 4x the pixel frequency.
 ISO_OVERSAMPLING = 4
@@ -58,8 +62,6 @@ ISO_OVERSAMPLING = 4
 MAX_DERIVATIVE_CORRECTION = 10.0
 #: The MTF is reported up to 1 cycle/pixel, as sfrmat does for 4x binning.
 MAX_REPORTED_FREQUENCY = 1.0
-#: Gaussian FWHM / sigma.
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Variance of a 1-px box: the pixel aperture of a 100 % fill-factor sensor.
 PIXEL_APERTURE_VARIANCE = 1.0 / 12.0
 #: Smallest ROI side: the LSF and its Hamming window need some room (assumed).
@@ -117,6 +119,7 @@ class EdgeResult:
     position_px: np.ndarray
     esf: np.ndarray
     lsf: np.ndarray
+    quality: EdgeQuality
 
     def _um(self, value_px):
         if value_px is None or self.pixel_size_um is None:
@@ -166,6 +169,7 @@ class EdgeResult:
                     "value": self.mtf.tolist()},
             "esf": {"position_px": pos, "value": self.esf.tolist()},
             "lsf": {"position_px": pos, "value": self.lsf.tolist()},
+            "quality": self.quality.to_json(),
         }
 
 
@@ -175,6 +179,7 @@ def measure_edge(
     pixel_size_um: float | None = None,
     roi=None,
     edge_fit_order: int = 1,
+    strict: bool = True,
 ) -> EdgeResult:
     """Measure ESF, LSF, MTF and the Gaussian LSF width of a slanted edge.
 
@@ -190,6 +195,10 @@ def measure_edge(
     edge_fit_order : int
         Order of the polynomial x = f(y) fitted to the edge centroids (1 = ISO
         12233:2017 straight edge; 2-3 for slightly curved edges).
+    strict : bool
+        Raise when a check of :func:`physics.measure.edge_quality.assess_edge` refuses the
+        result (poor ESF fit, too small a dynamic range, a clipped or photon-starved half);
+        False returns it with ``quality.refusals`` set.
 
     Returns
     -------
@@ -205,12 +214,12 @@ def measure_edge(
     if roi is not None:
         img = crop(img, roi, name="roi")
     if min(img.shape) < MIN_SIDE_PX:
-        raise ValueError(f"image: the edge region is too small ({img.shape[0]} x "
+        raise InputFileError(f"image: the edge region is too small ({img.shape[0]} x "
                          f"{img.shape[1]} pixels); need at least {MIN_SIDE_PX} on each side")
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
-        raise ValueError(f"pixel_size_um: must be a positive number, got {pixel_size_um!r}")
+        raise OptionError(f"pixel_size_um: must be a positive number, got {pixel_size_um!r}")
     if edge_fit_order not in (1, 2, 3):
-        raise ValueError(f"edge_fit_order: must be 1, 2 or 3, got {edge_fit_order!r}")
+        raise OptionError(f"edge_fit_order: must be 1, 2 or 3, got {edge_fit_order!r}")
 
     work, orientation = _orient(img)
     sign = _polarity_sign(work)
@@ -219,12 +228,12 @@ def measure_edge(
     lines = np.arange(nlin)
     slope = (np.polyval(coef, nlin - 1) - np.polyval(coef, 0)) / (nlin - 1)
     if abs(slope) * nlin < 1.0:
-        raise ValueError(
+        raise OptionError(
             f"image: the edge is only {math.degrees(math.atan(abs(slope))):.2f} deg from the "
             f"pixel {'rows' if orientation == 'horizontal' else 'columns'}; it must shift by "
             f"at least one pixel across the ROI for 4x oversampling (tilt it by 2-10 deg)")
     if abs(slope) > 1.0:
-        raise ValueError("image: the edge is more than 45 deg from the pixel axis")
+        raise InputFileError("image: the edge is more than 45 deg from the pixel axis")
     # ISO: an integer number of phase cycles, so every sub-pixel phase counts equally.
     nkeep = int(round(math.floor(nlin * abs(slope)) / abs(slope)))
     work, lines = work[:nkeep], lines[:nkeep]
@@ -240,13 +249,18 @@ def measure_edge(
     deriv[0], deriv[-1] = deriv[1], deriv[-2]
 
     freq, mtf = _mtf(deriv, bin_normal)
-    mtf50 = _first_crossing(freq, mtf, 0.5)
-    mtf10 = _first_crossing(freq, mtf, 0.1)
+    mtf50, mtf10 = mtf_crossings(freq, mtf)
 
     area = deriv.sum() * bin_normal
     lsf = deriv / area                              # unit area, 1/px
-    psf_sigma = _fit_gaussian_lsf(position, lsf, bin_normal, math.atan(abs(slope)))
+    psf_sigma, extra_var, lsf_model = _fit_gaussian_lsf(position, lsf, bin_normal, math.atan(abs(slope)))
     sigma = math.sqrt(psf_sigma**2 + PIXEL_APERTURE_VARIANCE)
+    quality = assess_edge(work, coef, sign, position=position, esf=esf * sign, lsf_model=lsf_model,
+                          bin_normal=bin_normal, psf_sigma=psf_sigma, extra_var=extra_var, cos_a=cos_a,
+                          measured=(mtf50, mtf10), image_range=(float(img.min()), float(img.max())))
+    if strict and quality.refusals:
+        raise InputFileError("image: " + "; ".join(quality.refusals)
+                             + " (measure_edge(strict=False) / twin measure edge --force returns it flagged)")
     return EdgeResult(
         sigma_px=float(sigma),
         fwhm_px=float(FWHM_PER_SIGMA * sigma),
@@ -262,6 +276,7 @@ def measure_edge(
         position_px=position,
         esf=esf,
         lsf=lsf,
+        quality=quality,
     )
 
 
@@ -284,7 +299,7 @@ def _polarity_sign(work: np.ndarray) -> float:
     noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0)
     noise_of_means = noise / math.sqrt(5 * work.shape[0])
     if not abs(right - left) > max(MIN_EDGE_SNR * noise, 10 * noise_of_means, 0.0):
-        raise ValueError(
+        raise OptionError(
             f"image: no edge found: the two sides differ by {abs(right - left):.4g} grey "
             f"levels, not more than {MIN_EDGE_SNR:g}x the pixel noise ({noise:.3g}); choose a "
             f"ROI (--roi) with one edge crossing it")
@@ -324,12 +339,12 @@ def _locate_edge(work: np.ndarray, sign: float, order: int) -> np.ndarray:
 
 def _fit_edge(lines, loc, order, npix) -> np.ndarray:
     if not np.all(np.isfinite(loc)):
-        raise ValueError("image: no edge found on some lines (zero derivative sum); "
+        raise InputFileError("image: no edge found on some lines (zero derivative sum); "
                          "choose a ROI with one edge crossing it")
     coef = np.polyfit(lines, loc, order)
     fitted = np.polyval(coef, lines)
     if fitted.min() < 0 or fitted.max() > npix - 1:
-        raise ValueError("image: the fitted edge leaves the ROI; choose a ROI in which the "
+        raise InputFileError("image: the fitted edge leaves the ROI; choose a ROI in which the "
                          "edge crosses from one border to the opposite one")
     return coef
 
@@ -353,7 +368,7 @@ def _project_and_bin(work: np.ndarray, coef: np.ndarray, step: int):
     sums = np.bincount(idx[keep], weights=work.ravel()[keep], minlength=nbins)
     empty = counts == 0
     if empty.sum() > 0.05 * nbins:
-        raise ValueError(f"image: {int(empty.sum())} of {nbins} ESF bins are empty; the edge "
+        raise InputFileError(f"image: {int(empty.sum())} of {nbins} ESF bins are empty; the edge "
                          f"angle is too small or the ROI too short along the edge")
     centres = (np.arange(nbins) + k0 - 0.5) / step
     esf = np.empty(nbins)
@@ -364,35 +379,31 @@ def _project_and_bin(work: np.ndarray, coef: np.ndarray, step: int):
 
 
 def _mtf(deriv: np.ndarray, bin_normal: float) -> tuple[np.ndarray, np.ndarray]:
-    """ISO MTF from the (unwindowed) LSF samples; frequencies in cycles/pixel."""
+    """ISO MTF from the (unwindowed) LSF samples; frequencies in cycles/pixel.
+
+    :func:`physics.measure.mtf.mtf_from_lsf` of the Hamming-windowed LSF on the DFT grid
+    ``k / (n bin)`` (no aperture removed, as ISO 12233 defines it), times the 3-tap
+    derivative correction.
+    """
     n = deriv.size
     peak = np.flatnonzero(deriv == deriv.max()).mean()
-    windowed = deriv * _hamming(n, [peak])[0]
-    spectrum = np.abs(np.fft.rfft(windowed))
-    if not spectrum[0] > 0:
-        raise ValueError("image: the LSF has zero area; no edge found")
-    k = np.arange(spectrum.size)
-    mtf = spectrum / spectrum[0]
+    if not np.sum(deriv * _hamming(n, [peak])[0]) > 0:
+        raise InputFileError("image: the LSF has zero area; no edge found")
+    freq, mtf = mtf_from_lsf(deriv, bin_normal, window=_hamming(n, [peak])[0], oversample=1)
+    keep = freq <= MAX_REPORTED_FREQUENCY + 1e-12
+    freq, mtf = freq[keep], mtf[keep]
+    k = np.arange(freq.size)
     # The 3-tap central difference has transfer sinc(2k/n) (numpy's normalised sinc).
     correction = np.minimum(1.0 / np.abs(np.sinc(2.0 * k / n)), MAX_DERIVATIVE_CORRECTION)
-    mtf = mtf * correction
-    freq = k / (n * bin_normal)
-    keep = freq <= MAX_REPORTED_FREQUENCY + 1e-12
-    return freq[keep], mtf[keep]
-
-
-def _first_crossing(freq: np.ndarray, mtf: np.ndarray, level: float) -> float | None:
-    below = np.flatnonzero(mtf < level)
-    if below.size == 0 or below[0] == 0:
-        return None
-    i = below[0]
-    f0, f1, m0, m1 = freq[i - 1], freq[i], mtf[i - 1], mtf[i]
-    return float(f0 + (m0 - level) * (f1 - f0) / (m0 - m1))
+    return freq, mtf * correction
 
 
 def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
-                      angle_rad: float) -> float:
+                      angle_rad: float):
     """Gaussian PSF sigma (px) from a least-squares fit of the measured LSF.
+
+    Returns ``(sigma, extra_var, model)``: ``model(x)`` is the fitted LSF without its
+    baseline, at any positions (for the ESF goodness of fit).
 
     The measured LSF of a Gaussian PSF of sigma ``s`` is that Gaussian convolved
     with the pixel aperture projected on the edge normal (boxes of cos(a) and
@@ -420,17 +431,19 @@ def _fit_gaussian_lsf(position: np.ndarray, lsf: np.ndarray, bin_normal: float,
     def f1(u):  # antiderivative of the normal CDF
         return u * ndtr(u) + np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
 
-    def model(p):
-        a, mu, log_s, b = p
+    def shape(p, xs):
+        a, mu, log_s, _ = p
         s = math.sqrt(math.exp(2.0 * log_s) + extra_var)
-        u = x - mu
-        boxed = (f1((u + outer) / s) - f1((u + inner) / s) - f1((u - inner) / s)
-                 + f1((u - outer) / s)) * s / (w1 * w2)
-        return a * boxed + b
+        u = xs - mu
+        return a * (f1((u + outer) / s) - f1((u + inner) / s) - f1((u - inner) / s)
+                    + f1((u - outer) / s)) * s / (w1 * w2)
+
+    def model(p):
+        return shape(p, x) + p[3]
 
     p0 = [1.0, position[ipk], math.log(max(math.sqrt(max(s0**2 - 1 / 12, 0.0)), 0.1)), 0.0]
     fit = least_squares(lambda p: model(p) - y, p0, method="trf", x_scale="jac",
-                        bounds=([-np.inf, -np.inf, math.log(1e-4), -np.inf], np.inf))
+                        bounds=([-np.inf, -np.inf, math.log(SIGMA_FLOOR_PX), -np.inf], np.inf))
     if not fit.success:
-        raise ValueError(f"image: the Gaussian fit of the LSF did not converge ({fit.message})")
-    return math.exp(fit.x[2])
+        raise InputFileError(f"image: the Gaussian fit of the LSF did not converge ({fit.message})")
+    return math.exp(fit.x[2]), extra_var, lambda xs: shape(fit.x, xs)

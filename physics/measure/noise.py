@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from physics.errors import InputFileError, OptionError
 from scipy.optimize import minimize
 from scipy.special import ndtr
 
@@ -41,13 +43,13 @@ def normalization_range(image) -> tuple[float, float]:
     """
     arr = np.asarray(image)
     if arr.ndim not in (2, 3):
-        raise ValueError(f"image: expected a 2D image or 3D stack, got shape {arr.shape}")
+        raise InputFileError(f"image: expected a 2D image or 3D stack, got shape {arr.shape}")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError("image: contains NaN/inf pixels; cannot compute its normalization range")
+        raise InputFileError("image: contains NaN/inf pixels; cannot compute its normalization range")
     lo, hi = np.percentile(arr, NORMALIZATION_PERCENTILES)
     if not hi > lo:
-        raise ValueError(f"image: flat image (0.5th and 99.5th percentiles both {lo:g}); "
+        raise InputFileError(f"image: flat image (0.5th and 99.5th percentiles both {lo:g}); "
                          "no normalization range")
     return float(lo), float(hi)
 
@@ -56,7 +58,7 @@ def normalize(image, value_range: tuple[float, float]) -> np.ndarray:
     """``(image - lo) / (hi - lo)`` with ``value_range = (lo, hi)``."""
     lo, hi = value_range
     if not hi > lo:
-        raise ValueError(f"value_range: need hi > lo, got {value_range!r}")
+        raise OptionError(f"value_range: need hi > lo, got {value_range!r}")
     return (np.asarray(image, dtype=np.float64) - lo) / (hi - lo)
 
 
@@ -127,14 +129,14 @@ def measure_noise(image, roi) -> NoiseResult:
     x0, y0, x1, y1 = check_roi(roi, img.shape, name="roi")
     values = img[y0:y1, x0:x1].ravel()
     if values.size < MIN_PIXELS:
-        raise ValueError(f"roi: {values.size} pixels is too few for a noise fit; "
+        raise OptionError(f"roi: {values.size} pixels is too few for a noise fit; "
                          f"need at least {MIN_PIXELS}")
     median = float(np.median(values))
     robust = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
     if robust == 0.0:  # mostly one value, e.g. integer data with tiny noise
         robust = float(np.std(values))
     if not robust > 0:
-        raise ValueError(f"roi: all {values.size} pixels have the value {median:g}; "
+        raise OptionError(f"roi: all {values.size} pixels have the value {median:g}; "
                          "no noise to measure")
     lo_hi = normalization_range(img)
     half = WINDOW_ROBUST_SIGMAS * robust
@@ -172,5 +174,5 @@ def _fit_binned_gaussian(edges, counts, mean0, sigma0) -> tuple[float, float]:
     fit = minimize(nll, [0.0, 0.0], method="Nelder-Mead",
                    options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 2000})
     if not fit.success:
-        raise ValueError(f"roi: the Gaussian fit of the histogram did not converge ({fit.message})")
+        raise OptionError(f"roi: the Gaussian fit of the histogram did not converge ({fit.message})")
     return float(mean0 + fit.x[0] * sigma0), float(sigma0 * math.exp(fit.x[1]))

@@ -143,3 +143,123 @@ def test_xray_quantum_noise_before_blur_is_compound_poisson():
     expected = C.expected_frame(jnp.full((16, 16), q), psf=delta, electrons_per_quantum=g, oversample=1,
                                 camera=cam, exposure_s=1.0)
     assert float(expected.mean()) == pytest.approx(g * q)
+
+
+# -- the fast sampler against the exact one -------------------------------------------------
+
+def test_hash_uniform_is_uniform_and_independent():
+    from scipy.stats import kstest
+
+    u = np.asarray(C.hash_uniform(KEY, (512, 512)), dtype=float)
+    assert 0.0 < u.min() and u.max() < 1.0
+    assert kstest(u.ravel(), "uniform").pvalue > 1e-3
+    d = u - 0.5
+    for lag in [(0, 1), (1, 0), (1, 1)]:  # neighbours along rows, columns, diagonal
+        corr = np.mean(d[lag[0]:, lag[1]:] * d[:d.shape[0] - lag[0], :d.shape[1] - lag[1]]) / d.var()
+        assert abs(corr) < 5 / 512  # 5 sigma of a correlation over 512^2 pairs
+    # keys split from one parent, fold_in, and raw keys sharing a word give unrelated streams
+    a, b = jax.random.split(KEY)
+    pairs = [(a, b), (KEY, jax.random.fold_in(KEY, 1)), (jax.random.PRNGKey(0), jax.random.PRNGKey(1))]
+    for k1, k2 in pairs:
+        x = np.asarray(C.hash_uniform(k1, (512, 512))) - 0.5
+        y = np.asarray(C.hash_uniform(k2, (512, 512))) - 0.5
+        assert abs(np.mean(x * y)) / x.var() < 5 / 512
+
+
+def _sampler_cdf(lam, ks):
+    """CDF of round(lam + sqrt(lam - 5/36) z + (z^2 - 1)/6), z standard normal, by quadrature in z."""
+    from scipy.stats import norm
+
+    z = np.linspace(-8, 8, 400001)
+    x = np.maximum(np.floor(lam + np.sqrt(lam - 5 / 36) * z + (z * z - 1) / 6 + 0.5), 0)
+    w = norm.pdf(z) * (z[1] - z[0])
+    return np.array([w[x <= k].sum() for k in ks])
+
+
+@pytest.mark.parametrize("lam,tol", [(10.0, 1.1e-3), (20.0, 5e-4), (100.0, 1e-4)])
+def test_large_mean_branch_kolmogorov_distance_is_within_the_stated_tolerance(lam, tol):
+    from scipy.stats import poisson
+
+    ks = np.arange(0, int(lam + 10 * np.sqrt(lam)))
+    assert np.max(np.abs(_sampler_cdf(lam, ks) - poisson.cdf(ks, lam))) < tol
+
+
+@pytest.mark.parametrize("lam", [0.05, 2.0, 9.9, 10.0, 14.0, 300.0])
+def test_fast_poisson_mean_variance_and_tails_match_the_exact_law(lam):
+    from scipy.stats import poisson
+
+    n = 1 << 20
+    x = np.asarray(C.poisson_counts(KEY, jnp.full((1024, 1024), lam)), dtype=float)
+    assert np.all(x == np.round(x)) and x.min() >= 0
+    se = np.sqrt(lam / n)
+    assert abs(x.mean() - lam) < 5 * se + 1e-3 * lam       # mean: 5 sigma (+0.1 % bias bound)
+    assert x.var() == pytest.approx(lam, rel=5 * np.sqrt(2 / n) + 1e-3)  # 5 sigma (+0.1 % bias bound)
+    # tails: P(X >= lam + 3 sqrt(lam)) and P(X <= lam - 2 sqrt(lam)) within 5 binomial sigmas
+    # of the exact probability, plus the branch's stated Kolmogorov tolerance
+    for k in (np.ceil(lam + 3 * np.sqrt(lam)), np.floor(lam - 2 * np.sqrt(lam))):
+        if k < 0:
+            continue
+        upper = k > lam
+        p_exact = poisson.sf(k - 1, lam) if upper else poisson.cdf(k, lam)
+        observed = np.mean(x >= k) if upper else np.mean(x <= k)
+        assert abs(observed - p_exact) < 5 * np.sqrt(p_exact * (1 - p_exact) / n) + 1.1e-3
+
+
+def test_photon_transfer_curve_at_2x_oversampling_has_slope_one_plus_gain():
+    # EMVA 1288 photon transfer through the frame model with a delta PSF: per pixel
+    # var(e-) = mu (1 + g) + read^2 + 1/12 (ADC rounding at 1 e-/ADU), mu = g o^2 q.
+    read, g, o = 2.0, 3.0, 2
+    cam = C.SCMOS(read_noise_e=read, dark_current_e_per_s=0.0, gain_e_per_adu=1.0, offset_adu=100.0)
+    delta = jnp.ones((1, 1))
+    means, variances = [], []
+    for i, q in enumerate([0.0, 2.0, 8.0, 30.0, 120.0]):
+        f = np.asarray(C.sample_frame(jax.random.fold_in(KEY, i), jnp.full((512, 512), q), psf=delta,
+                                      electrons_per_quantum=g, oversample=o, camera=cam, exposure_s=1.0),
+                       dtype=float) - 100.0
+        means.append(f.mean())
+        variances.append(f.var())
+    assert variances[0] == pytest.approx(read**2 + 1 / 12, rel=0.03)  # dark frame: read noise + ADC
+    slope, _ = np.polyfit(means[1:], variances[1:], 1)
+    assert slope == pytest.approx(1 + g, rel=0.03)
+    assert means[-1] == pytest.approx(g * o * o * 120.0, rel=0.005)
+
+
+@pytest.mark.parametrize("g", [0.5, 4.0])
+def test_frame_dqe0_from_block_sums_matches_the_cascade(g):
+    # Block sums of a flat frame: var = g^2 q sum_j w_j^2 + g Q, with w_j the share of cell j's
+    # light that lands in the block (blur across the block border) and Q = q o^2 b^2; for blocks
+    # much wider than the PSF this tends to Q g (1 + g), i.e. DQE(0) = g / (1 + g)
+    # (physics.measure.mtf.dqe0_poisson_gain): X-ray noise correlated by the blur, then binned.
+    from scipy.signal import fftconvolve
+
+    from physics.measure.mtf import dqe0_poisson_gain, gaussian_kernel_2d
+
+    cam = C.SCMOS(read_noise_e=0.0, dark_current_e_per_s=0.0, gain_e_per_adu=1.0, offset_adu=0.0)
+    q, o, b = 50.0, 2, 16
+    psf = gaussian_kernel_2d(1.5, half_width=5, integrate=True)
+    f = np.asarray(C.sample_frame(KEY, jnp.full((1024, 1024), q), psf=psf, electrons_per_quantum=g,
+                                  oversample=o, camera=cam, exposure_s=1.0), dtype=float)[16:-16, 16:-16]
+    n = f.shape[0] // b
+    blocks = f[:n * b, :n * b].reshape(n, b, n, b).sum(axis=(1, 3))
+    quanta = q * o * o * b * b
+    block = np.pad(np.ones((o * b, o * b)), 8)
+    w = fftconvolve(block, np.asarray(psf)[::-1, ::-1], mode="same")   # share of each cell's light in the block
+    expected_var = g * g * q * np.sum(w**2) + g * quanta
+    assert blocks.var() == pytest.approx(expected_var, rel=5 * np.sqrt(2 / blocks.size))
+    assert blocks.mean() == pytest.approx(g * quanta, rel=1e-3)
+    dqe_block = (g * quanta) ** 2 / (quanta * expected_var)
+    assert dqe_block == pytest.approx(dqe0_poisson_gain(1.0, g), rel=0.1)  # border leakage < 10 %
+    assert dqe_block >= dqe0_poisson_gain(1.0, g)
+
+
+@settings(max_examples=8, deadline=None)
+@given(o=st.integers(1, 4), h=st.integers(2, 12), w=st.integers(2, 12), p=st.integers(0, 6), q=st.integers(0, 6),
+       seed=st.integers(0, 2**31 - 1))
+def test_binned_blur_equals_blur_then_bin(o, h, w, p, q, seed):
+    from physics.psf import apply_psf, apply_psf_binned
+
+    rng = np.random.default_rng(seed)
+    field = jnp.asarray(rng.random((h * o, w * o)), jnp.float32)
+    psf = jnp.asarray(rng.random((2 * p + 1, 2 * q + 1)), jnp.float32)
+    ref = np.asarray(C.bin_to_pixels(apply_psf(field, psf), o))
+    np.testing.assert_allclose(np.asarray(apply_psf_binned(field, psf, o)), ref, rtol=1e-4, atol=1e-4 * ref.max())

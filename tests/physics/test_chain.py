@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from physics import chain, materials
-from physics.camera import flat_dark_correct
+from physics.camera import adu_to_electrons, expected_frame, flat_dark_correct
 from physics.focal_spot import FocalSpot
 from physics.measure import measure_edge
 from physics.phantoms import slanted_edge
@@ -60,8 +60,11 @@ def test_signal_is_conserved_through_blur_and_binning(system):
     response = chain.view_response(system, SOURCE)
     rows, cols = system.field_shape
     quanta = jnp.zeros((rows, cols)).at[rows // 2, cols // 2].set(1000.0)
-    electrons = chain._electrons(system, quanta, response)
-    assert float(jnp.sum(electrons)) == pytest.approx(1000.0 * float(response.electrons_per_quantum), rel=1e-4)
+    adu = expected_frame(quanta, psf=response.psf, electrons_per_quantum=response.electrons_per_quantum,
+                         oversample=system.oversample, camera=system.camera, exposure_s=system.exposure_s)
+    electrons = adu_to_electrons(adu, camera=system.camera) \
+        - system.camera.dark_current_e_per_s * system.exposure_s
+    assert float(jnp.sum(electrons)) == pytest.approx(1000.0 * float(response.electrons_per_quantum), rel=1e-3)
 
 
 def test_noisy_frames_average_to_the_expected_frame(system):

@@ -139,3 +139,23 @@ def test_roi_and_slice_parsing_messages():
         select_slice(np.zeros((3, 4, 4)), 5)
     with pytest.raises(ValueError, match="only slice 0"):
         select_slice(np.zeros((4, 4)), 2)
+
+
+def test_edge_refuses_a_photon_starved_minus_log_image_and_force_flags_it(twin, tmp_path):
+    # -ln T of Poisson counts (200 open, ~0.02 behind a nearly opaque edge), floored at T = 1e-4.
+    from scipy.special import ndtr
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:96, 0:128].astype(float)
+    t = 1e-4 + (1 - 1e-4) * ndtr(((x - 64) - (y - 48) * np.tan(np.deg2rad(5))) / 1.2)
+    minus_log = -np.log(np.clip(rng.poisson(200 * t) / 200.0, 1e-4, None))
+    path = tmp_path / "projections.tif"
+    write_tiff(path, minus_log.astype(np.float32), pixel_size_um=0.40625)
+    r = twin("measure", "edge", path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("twin: error: image: ") and "photon-starved" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = twin("measure", "edge", path, "--force", "--json")
+    assert r.returncode == 0
+    quality = json.loads(r.stdout)["quality"]
+    assert quality["refusals"] and "twin: warning: " in r.stderr

@@ -222,3 +222,66 @@ def test_real_edge_invariant_to_flips():
     for other in (b, c):
         assert other.mtf50_cyc_per_px == pytest.approx(a.mtf50_cyc_per_px, rel=0.02)
         assert other.sigma_px == pytest.approx(a.sigma_px, rel=0.02)
+
+
+# -- the measurement checks itself (issue 8, point 5) ---------------------------------------
+
+def _counts_edge(rng, *, bright, dark_transmission, sigma=1.2, shape=(96, 128)):
+    """Poisson counts behind a Gaussian-blurred edge: ``bright`` per pixel open, x T behind it."""
+    t = dark_transmission + (1.0 - dark_transmission) * render_edge(shape, sigma, 5.0, low=0.0, high=1.0)
+    return rng.poisson(bright * np.clip(t, 0.0, None)).astype(np.float64)  # render round-off can dip below 0
+
+
+def test_photon_starved_minus_log_edge_is_refused_with_reasons():
+    # -ln T of a nearly opaque edge: ~0.02 counts per pixel behind it, so the logarithm sits
+    # on its floor for most pixels (as twin simulate writes projections.tif, T >= 1e-4).
+    rng = np.random.default_rng(1)
+    counts = _counts_edge(rng, bright=200.0, dark_transmission=1e-4)
+    minus_log = -np.log(np.clip(counts / 200.0, 1e-4, None))
+    with pytest.raises(ValueError, match="photon-starved") as err:
+        measure_edge(minus_log)
+    assert str(err.value).startswith("image: ")
+    r = measure_edge(minus_log, strict=False)
+    q = r.quality
+    assert max(q.clipped_fraction) > 0.5
+    assert any("poor ESF fit" in m for m in q.refusals) or any("clipped" in m for m in q.refusals)
+    # The same photons as a transmission image (linear, nothing clipped) measure cleanly and agree
+    # with the blur that made them.
+    t = measure_edge(counts / 200.0)
+    assert not t.quality.refusals
+    assert t.psf_sigma_px == pytest.approx(1.2, rel=0.1)
+
+
+def test_starved_half_with_too_small_dynamic_range_is_refused():
+    # Linear counts, 6 per pixel open: the step (6) is ~2.4x the open side's Poisson noise.
+    rng = np.random.default_rng(2)
+    counts = _counts_edge(rng, bright=6.0, dark_transmission=0.0, shape=(200, 160))
+    r = measure_edge(counts, strict=False)
+    assert any("pixel noise of the high side" in m for m in r.quality.refusals)
+    assert r.quality.side_snr[1] == pytest.approx(np.sqrt(6.0), rel=0.25)
+
+
+@settings(max_examples=6, deadline=None)
+@given(sigma=st.floats(0.6, 3.0), bright=st.floats(2e3, 2e4), seed=st.integers(0, 2**16))
+def test_well_exposed_gaussian_edges_pass_and_their_numbers_agree(sigma, bright, seed):
+    """sigma, FWHM and the fit's MTF50 come from one fit and match the ISO curve on Gaussian edges."""
+    counts = _counts_edge(np.random.default_rng(seed), bright=bright, dark_transmission=0.05, sigma=sigma)
+    r = measure_edge(counts)
+    q = r.quality
+    assert not q.refusals and q.esf_r2 > 0.995
+    assert r.fwhm_px == pytest.approx(2.3548 * r.sigma_px, rel=1e-4)
+    # the fit's MTF50 is the Gaussian(psf sigma + narrow kernels) x pixel sinc crossing 0.5
+    f = np.linspace(0, 1, 200001)
+    model = np.exp(-2 * np.pi**2 * (r.psf_sigma_px**2 + 0.003) * f**2) * np.abs(np.sinc(f))
+    assert q.fit_mtf50_cyc_per_px == pytest.approx(f[np.argmax(model < 0.5)], rel=0.02)
+    assert r.mtf50_cyc_per_px == pytest.approx(q.fit_mtf50_cyc_per_px, rel=0.1)
+
+
+def test_real_edges_are_accepted_and_flagged_as_non_gaussian(real_results):
+    """Vendor-processed dental edges: good data (no refusal), but their LSF is not Gaussian."""
+    for name, r in real_results.items():
+        q = r.quality
+        assert not q.refusals, name
+        assert q.esf_r2 > 0.98 and min(q.side_snr) > 50 and max(q.clipped_fraction) < 1e-3, name
+        assert any("core only" in m for m in q.flags), name
+        assert r.to_json()["quality"]["flags"] == list(q.flags)

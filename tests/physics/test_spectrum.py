@@ -1,6 +1,8 @@
 """Tube spectra against SpekPy and Beer-Lambert."""
 
 import numpy as np
+
+from physics.errors import InputFileError
 import pytest
 import spekpy
 from hypothesis import given, settings, strategies as st
@@ -74,11 +76,12 @@ def test_bad_tube_settings_name_the_key(kwargs, message):
 
 
 def test_bad_spectrum_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(InputFileError, match="not found"):
         load_spectrum(tmp_path / "missing.txt")
     bad = tmp_path / "bad.txt"
-    bad.write_text("10 1\nabc 2\n")
-    with pytest.raises(ValueError, match="line 2"):
+    bad.write_text("10 1\nabc-secret 2\n")
+    with pytest.raises(InputFileError, match="line 2") as info:
         load_spectrum(bad)
+    assert "secret" not in str(info.value)  # file contents are never echoed
     with pytest.raises(ValueError, match="NaN"):
         Spectrum(np.array([1.0, 2.0]), np.array([1.0, np.nan]), 1.0)

@@ -54,7 +54,7 @@ def test_reconstruct_log_input_matches_line_integrals(case):
     tmp, _ = case
     a, b = tmp / "a.tif", tmp / "b.tif"
     common = ["--geometry", tmp / "geometry.json", "--method", "sas", "--no-progress",
-              "--heights", "12:16:2"]
+              "--heights", "12:16:2 um"]
     assert _run("reconstruct", tmp / "projections.tif", *common, "--out", a).returncode == 0
     proc = _run("reconstruct", tmp / "intensities.tif", *common, "--log", "--i0", "1000", "--out", b)
     assert proc.returncode == 0, proc.stderr
@@ -64,7 +64,8 @@ def test_reconstruct_log_input_matches_line_integrals(case):
 
 @pytest.mark.parametrize("extra, message", [
     (["--log"], "--log and --i0"),
-    (["--heights", "1:x:2"], "--heights"),
+    (["--heights", "1:x:2 um"], "--heights"),
+    (["--heights", "12:16:2"], "--heights"),
     (["--geometry", "missing.json"], "missing.json"),
 ])
 def test_reconstruct_errors_are_one_line(case, extra, message):

@@ -55,6 +55,7 @@ def _run(monkeypatch, tmp, out, bar, *extra):
 @pytest.mark.parametrize("method, options", [
     ("sirt", ["--iterations", "7", "--checkpoint-every", "2"]),
     ("grad", ["--iterations", "6", "--checkpoint-every", "4", "--tv", "0.01"]),
+    ("cgls", ["--iterations", "6", "--checkpoint-every", "4"]),
 ])
 def test_interrupted_run_resumes_exactly(case, monkeypatch, method, options):
     tmp = case
@@ -94,9 +95,12 @@ def test_other_options_start_afresh(case, monkeypatch):
     assert not command.partial_path(out).exists()
 
 
-def test_checkpoint_every_must_be_positive(case, monkeypatch):
-    with pytest.raises(ValueError, match="--checkpoint-every"):
+def test_checkpoint_every_must_be_positive(case, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as info:  # refused by the option's type, one line
         _run(monkeypatch, case, case / "never.tif", Bar(), "--method", "sirt", "--checkpoint-every", "0")
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("twin: error: --checkpoint-every") and len(err.splitlines()) == 1
 
 
 def test_resume_state_is_validated():

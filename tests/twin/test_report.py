@@ -184,3 +184,44 @@ def test_bad_input_is_named():
         Quantity("1 um")
     with pytest.raises(ValueError, match="must end in one of .png"):
         save_figure(new_figure(), "a.jpg")
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.floats(-1e6, 1e6), b=st.floats(-1e6, 1e6), op=st.sampled_from(["<", "<=", ">", ">="]))
+def test_a_finding_verdict_is_its_test_on_its_numbers(a, b, op):
+    from twin.report import Finding
+
+    f = Finding("a = {a:.3g}, b = {b:.3g}", {"a": a, "b": b}, ("a", op, "b"))
+    assert f.verdict == {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    assert f.text().startswith(f"a = {a:.3g}, b = {b:.3g} [")
+    assert Finding.from_json(json.loads(json.dumps(f.to_json()))).verdict == f.verdict
+    # a constant on the right works alike; a missing number leaves it undecided
+    assert Finding("{a}", {"a": a}, ("a", op, b)).verdict == f.verdict
+    assert Finding("{a}", {"a": None}, ("a", op, b)).verdict is None
+
+
+def test_findings_are_listed_stored_and_rechecked(tmp_path):
+    from twin.report import Finding
+
+    rep = Report("t", "q")
+    rep.add_table("x", ["a"], [[1]])
+    rep.add_finding("drop {drop:.0%}", {"drop": Quantity(0.02), "limit": np.float64(0.1)}, ("drop", "<", "limit"))
+    rep.add_finding("gain {g:.1f}", {"g": 3.0}, ("g", "<", 1.0))
+    rep.write(tmp_path)
+    content = json.loads((tmp_path / "results.json").read_text())["report"]
+    assert [f["verdict"] for f in content["findings"]] == [True, False]
+    assert content["conclusions"][1] == "gain 3.0 [does not hold: g < 1.0]"
+    assert "drop 2% [holds: drop < limit]" in (tmp_path / "report.md").read_text()
+    assert verify_report(tmp_path) >= 3
+    content["findings"][1]["verdict"] = True  # a verdict written by hand is caught
+    data = json.loads((tmp_path / "results.json").read_text())
+    data["report"] = content
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="gain"):
+        verify_report(tmp_path)
+    with pytest.raises(ValueError, match="not among its numbers"):
+        Finding("x", {"a": 1.0}, ("a", "<", "b"))
+    with pytest.raises(ValueError, match="op"):
+        Finding("x", {"a": 1.0}, ("a", "==", 1.0))
+    with pytest.raises(KeyError):
+        Finding("{missing}", {"a": 1.0}, ("a", "<", 2.0))

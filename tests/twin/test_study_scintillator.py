@@ -1,7 +1,5 @@
 """Scintillator study: the PSF measures against analytic limits, and a reduced sweep end to end."""
 
-import copy
-import math
 
 import numpy as np
 import pytest
@@ -10,9 +8,10 @@ from scipy.special import ndtr
 
 from physics.imageio import read_json
 from twin.report import verify_report
-from twin.run import SCENARIO_DIR, run_scenario
+from twin.run import SCENARIO_DIR
 from twin.scenario import load_scenario, parse_scenario
-from twin.studies.scintillator import LAYER_COUNTS, compute_point, depth_layers, lsf_fwhm_um
+from twin.run import compute_point
+from twin.system import DEPTH_LAYER_COUNTS, depth_layers
 
 SCENARIO = SCENARIO_DIR / "scintillator_thickness.toml"
 
@@ -25,21 +24,18 @@ def gaussian_psf(sigma_px: float, size: int) -> np.ndarray:
     return psf / psf.sum()
 
 
-@settings(max_examples=15, deadline=None)
-@given(sigma=st.floats(1.2, 6.0), cell=st.floats(0.05, 0.5))
-def test_lsf_fwhm_of_a_gaussian_is_2_355_sigma_with_the_cell_aperture_divided_out(sigma, cell):
-    psf = gaussian_psf(sigma, 8 * int(math.ceil(sigma)) + 1)
-    # the pixel-integrated Gaussian is wider (sigma^2 + 1/12 px^2): the aperture must come out
-    assert lsf_fwhm_um(psf, cell) == pytest.approx(2.35482 * sigma * cell, rel=0.01)
-
-
 @settings(max_examples=30, deadline=None)
 @given(t=st.floats(0.5, 200.0), na=st.floats(0.1, 0.9), n=st.floats(1.5, 2.4))
 def test_depth_layers_resolve_half_the_depth_of_field_or_use_the_most(t, na, n):
-    layers = depth_layers(t, na, n, 0.5)
-    assert layers in LAYER_COUNTS
+    scenario = parse_scenario({"scintillator": {"material": "LuAG:Ce", "thickness": f"{t} um", "depth_layers": 0,
+                                                "refractive_index": n, "emission_wavelength": "500 nm"},
+                               "optics": {"na": na}})
+    layers = depth_layers(scenario)
+    assert layers in DEPTH_LAYER_COUNTS
     dof = n * 0.5 / na**2
-    assert t / layers <= 0.5 * dof + 1e-9 or layers == LAYER_COUNTS[-1]
+    assert t / layers <= 0.5 * dof + 1e-9 or layers == DEPTH_LAYER_COUNTS[-1]
+    # a given count is used as it is
+    assert depth_layers(scenario.with_values({"scintillator.depth_layers": 7})) == 7
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +46,7 @@ def scenario():
 def test_thin_screen_reaches_the_diffraction_limit(scenario, tmp_path):
     """A 0.5 um screen is thin against the depth of field: R = 0.310 lambda / NA (MTF = 0.1 of the
     aberration-free incoherent OTF at 0.805 of the cut-off 2 NA / lambda)."""
-    r = compute_point(scenario.raw, {"scintillator.thickness": "0.5 um", "optics.na": 0.42},
+    r = compute_point("scintillator", scenario.raw, {"scintillator.thickness": "0.5 um", "optics.na": 0.42},
                       quick=False, work_dir=str(tmp_path))
     assert r["resolution_um"] * r["na"] / r["emission_um"] == pytest.approx(0.3103, rel=0.02)
     # Airy LSF FWHM ~ 0.5 lambda / NA (0.514 for the line spread function of a circular pupil)
@@ -60,14 +56,8 @@ def test_thin_screen_reaches_the_diffraction_limit(scenario, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def reduced_run(scenario, tmp_path_factory):
-    raw = copy.deepcopy(scenario.raw)
-    raw["sweep"] = {"scintillator.material": ["ZnWO4", "CsI:Tl"],
-                    "scintillator.thickness": ["2 um", "50 um"], "optics.na": [0.2, 0.75]}
-    out = tmp_path_factory.mktemp("scint")
-    run_scenario(parse_scenario(raw, path=scenario.path), out, quick=True, executor="serial",
-                 show_progress=False)
-    return out
+def reduced_run(scintillator_quick_run):
+    return scintillator_quick_run[1]
 
 
 def _points(out):
@@ -84,24 +74,25 @@ def test_report_tables_match_results_json(reduced_run):
 
 def test_physics_trends_of_the_sweep(reduced_run):
     p = _points(reduced_run)
+    THIN, THICK = min(t for _, t, _ in p), max(t for _, t, _ in p)  # noqa: N806
     for mat in ("ZnWO4", "CsI:Tl"):
         for na in (0.2, 0.75):
-            thin, thick = p[(mat, 2.0, na)], p[(mat, 50.0, na)]
+            thin, thick = p[(mat, THIN, na)], p[(mat, THICK, na)]
             assert thick["eta_quanta"] > thin["eta_quanta"]          # Beer-Lambert
             assert thick["resolution"]["value"] >= thin["resolution"]["value"] * 0.999
             assert thin["resolution"]["value"] < thin["koch"]["value"] * 1.1
         # a thick screen blurs far more at high NA (defocus ~ z NA / n), little at low NA
-        grow_hi = p[(mat, 50.0, 0.75)]["resolution"]["value"] / p[(mat, 2.0, 0.75)]["resolution"]["value"]
-        grow_lo = p[(mat, 50.0, 0.2)]["resolution"]["value"] / p[(mat, 2.0, 0.2)]["resolution"]["value"]
+        grow_hi = p[(mat, THICK, 0.75)]["resolution"]["value"] / p[(mat, THIN, 0.75)]["resolution"]["value"]
+        grow_lo = p[(mat, THICK, 0.2)]["resolution"]["value"] / p[(mat, THIN, 0.2)]["resolution"]["value"]
         assert grow_hi > 2 * grow_lo
         # photoelectrons per quantum scale with the collected solid angle, ~ (NA/n)^2
-        g_hi = p[(mat, 2.0, 0.75)]["electrons_per_quantum"]["value"]
-        g_lo = p[(mat, 2.0, 0.2)]["electrons_per_quantum"]["value"]
+        g_hi = p[(mat, THIN, 0.75)]["electrons_per_quantum"]["value"]
+        g_lo = p[(mat, THIN, 0.2)]["electrons_per_quantum"]["value"]
         assert g_hi / g_lo == pytest.approx((0.75 / 0.2) ** 2, rel=0.25)
         # the optical quantum sink: DQE(0) = eta g / (1 + g) < eta
         for v in p.values():
             g = v["electrons_per_quantum"]["value"]
             assert v["dqe0"] == pytest.approx(v["eta_quanta"] * g / (1 + g), rel=1e-6)
     # CsI:Tl has ~5.7x the light yield of ZnWO4 (54 vs 9.5 photons/keV)
-    assert p[("CsI:Tl", 2.0, 0.2)]["electrons_per_quantum"]["value"] > \
-        3 * p[("ZnWO4", 2.0, 0.2)]["electrons_per_quantum"]["value"]
+    assert p[("CsI:Tl", THIN, 0.2)]["electrons_per_quantum"]["value"] > \
+        3 * p[("ZnWO4", THIN, 0.2)]["electrons_per_quantum"]["value"]

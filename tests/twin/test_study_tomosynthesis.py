@@ -1,6 +1,5 @@
 """Tomosynthesis study: the geometric SSP model, the measures, and a reduced sweep end to end."""
 
-import copy
 import math
 
 import numpy as np
@@ -9,12 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from physics.imageio import read_json
 from twin.report import verify_report
-from twin.run import SCENARIO_DIR, run_scenario
-from twin.scenario import load_scenario, parse_scenario
-from twin.studies.tomosynthesis import (continuous_fwhm_um, ghost_offset_um, group_modulation, main_lobe,
-                                        predicted_fwhm_um, predicted_ssp)
-
-SCENARIO = SCENARIO_DIR / "tomosynthesis_arc.toml"
+from twin.studies.tomosynthesis.measures import group_modulation
+from twin.studies.tomosynthesis.theory import (continuous_fwhm_um, ghost_offset_um, main_lobe, predicted_fwhm_um,
+                                               predicted_ssp)
 
 
 def arc_angles(n, arc):
@@ -70,14 +66,8 @@ def test_group_modulation_of_an_ideal_grating(orientation):
 
 
 @pytest.fixture(scope="module")
-def reduced_run(tmp_path_factory):
-    scenario = load_scenario(SCENARIO)
-    raw = copy.deepcopy(scenario.raw)
-    raw["sweep"] = {"geometry.n_views": [5], "geometry.arc": ["20 deg", "60 deg"]}
-    out = tmp_path_factory.mktemp("tomo")
-    run_scenario(parse_scenario(raw, path=scenario.path), out, quick=True, executor="serial",
-                 show_progress=False)
-    return out
+def reduced_run(tomosynthesis_quick_run):
+    return tomosynthesis_quick_run[1]
 
 
 def test_report_tables_match_results_json(reduced_run):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 
 def add_parser(sub) -> None:
@@ -13,7 +12,6 @@ def add_parser(sub) -> None:
                     "microscope -> sCMOS) and write projections.tif, raw/flat/dark frames, "
                     "geometry.json, phantom.tif, chart.json and parameters.json to DIR. "
                     "An interrupted run resumes from the views already done.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("scenario", help="scenario TOML file")
     p.add_argument("--out", required=True, help="output folder")
@@ -22,6 +20,9 @@ def add_parser(sub) -> None:
                         "(TOML syntax for the value)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from twin.budget import add_option
+
+    add_option(p)
     p.set_defaults(handler=run)
 
 
@@ -29,11 +30,13 @@ def parse_overrides(items: list[str]) -> dict:
     """``["source.kvp=\\"40 kV\\"", ...]`` -> ``{"source.kvp": "40 kV"}`` (values in TOML syntax)."""
     import tomllib
 
+    from physics.errors import OptionError
+
     out = {}
     for item in items:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
-            raise ValueError(f"--set {item!r}: expected TABLE.KEY=VALUE")
+            raise OptionError(f"--set {item!r}: expected TABLE.KEY=VALUE")
         try:
             out[path.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -42,7 +45,9 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from twin import budget, sizing
     from twin.console import emit
+    from twin.options import output_dir
     from twin.scenario import load_scenario
     from twin.simulate import simulate_scenario
 
@@ -50,6 +55,8 @@ def run(args) -> int:
     overrides = parse_overrides(args.set)
     if overrides:
         scenario = scenario.with_values(overrides)
+    output_dir(args.out)
+    budget.check(sizing.simulation(scenario.values), budget.from_args(args))
     summary = simulate_scenario(scenario, args.out, show_progress=not args.no_progress)
     emit(summary, as_json=args.json, title=f"simulated {scenario.name} -> {args.out}")
     return 0

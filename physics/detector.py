@@ -1,0 +1,304 @@
+"""Detectors: an X-ray converter, optics (or none) and a camera/readout behind one interface.
+
+:class:`Detector` is what the chain (:mod:`physics.chain`) needs from a detector, per
+view, for a spectrum ``photons(E)`` reaching it (any scale):
+
+* :meth:`~Detector.interaction_probability` - fraction of incident quanta absorbed
+  (quantum efficiency of the converter), per energy;
+* :meth:`~Detector.absorbed_energy_fraction` - fraction of the incident energy deposited;
+* :meth:`~Detector.electrons_per_quantum` - mean photoelectrons (or collected charges)
+  per absorbed quantum: the gain of the Poisson secondary stage of the frame model;
+* :meth:`~Detector.psf` - the unit-sum blur kernel of the detector on a field grid of
+  pitch ``cell_um`` in the detector input plane (the pixel aperture is *not* in it: the
+  chain integrates cells over pixels);
+* :meth:`~Detector.psf_support` - an odd kernel size holding that blur;
+* :attr:`~Detector.pixel_um` - pixel pitch referred to the detector input plane (the
+  screen), and :attr:`~Detector.camera` - the readout, an EMVA 1288 linear camera model
+  (:class:`physics.camera.SCMOS`), used by the one frame model
+  (:func:`physics.camera.expected_frame` / :func:`physics.camera.sample_frame`);
+* :meth:`~Detector.dqe0` - zero-frequency DQE of the cascade, ``eta g / (1 + g)``
+  (:func:`physics.measure.mtf.dqe0_poisson_gain`; Swank factor and read noise not included).
+
+Implementations:
+
+* :class:`LensCoupled` - thin transparent scintillator film imaged by a microscope onto
+  an sCMOS (the published system); the depth-integrated scintillator-optics PSF.
+* :class:`FlatPanel` - a converter in contact with an active-matrix panel of 50-150 um
+  pixels: *indirect* (a :class:`~physics.scintillator.Scintillator` screen such as
+  CsI:Tl or Gd2O2S:Tb, light collected by a-Si:H photodiodes) or *direct* (a
+  :class:`Photoconductor` such as a-Se, charge collected by the pixel electrodes).
+  Its blur is a Gaussian of stated FWHM (screen light spread and pixel cross-talk; a
+  measured or datasheet figure, not modelled from the screen structure).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+
+from physics.camera import SCMOS
+from physics.measure.mtf import FWHM_PER_SIGMA, dqe0_poisson_gain, gaussian_kernel_2d
+from physics.optics import Microscope, supersampling_for
+from physics.psf import scintillator_optics_psf
+from physics.scintillator import Scintillator
+from physics.tracing import is_concrete
+
+__all__ = ["Detector", "LensCoupled", "FlatPanel", "Photoconductor", "combine_kernels",
+           "FLAT_PANEL_READOUT"]
+
+
+class Detector(abc.ABC):
+    """Interface of a detector (see the module docstring)."""
+
+    camera: SCMOS
+
+    @property
+    @abc.abstractmethod
+    def pixel_um(self) -> float:
+        """Pixel pitch referred to the detector input plane (um)."""
+
+    @abc.abstractmethod
+    def interaction_probability(self, energies_kev) -> jax.Array:
+        """Fraction of incident quanta absorbed, per energy."""
+
+    @abc.abstractmethod
+    def absorbed_energy_fraction(self, energies_kev) -> jax.Array:
+        """Fraction of the incident energy deposited, per energy."""
+
+    @abc.abstractmethod
+    def electrons_per_quantum(self, energies_kev, photons) -> jax.Array:
+        """Mean photoelectrons per absorbed quantum for the spectrum ``photons`` (scalar)."""
+
+    @abc.abstractmethod
+    def psf(self, energies_kev, photons, *, cell_um: float, size: int | None = None) -> jax.Array:
+        """Unit-sum blur kernel on a grid of pitch ``cell_um`` (odd ``size``, default :meth:`psf_support`)."""
+
+    @abc.abstractmethod
+    def psf_support(self, cell_um: float) -> int:
+        """Odd kernel size holding the detector blur on a grid of pitch ``cell_um``."""
+
+    def dqe0(self, energies_kev, photons) -> jax.Array:
+        """Zero-frequency DQE ``eta g / (1 + g)`` for the spectrum (quanta-weighted ``eta``)."""
+        w = jnp.asarray(photons, dtype=jnp.result_type(float))
+        eta = jnp.sum(w * self.interaction_probability(energies_kev)) / jnp.sum(w)
+        return dqe0_poisson_gain(eta, self.electrons_per_quantum(energies_kev, photons))
+
+
+def combine_kernels(a, b):
+    """Full 2D convolution of two small odd kernels, cropped to the larger support, unit sum."""
+    full = jax.scipy.signal.fftconvolve(a, b, mode="full")  # direct convolve2d: ~1 s for 67^2 kernels
+    n = max(a.shape[0], b.shape[0])
+    off = (full.shape[0] - n) // 2
+    out = jnp.maximum(full[off:off + n, off:off + n], 0.0)  # FFT round-off can dip below 0
+    return out / jnp.sum(out)
+
+
+def _gaussian_support(fwhm_um: float, cell_um: float) -> int:
+    """Odd size holding +-4 sigma of a Gaussian of this FWHM (at least 3)."""
+    return 2 * max(1, int(math.ceil(4.0 * float(fwhm_um) / FWHM_PER_SIGMA / cell_um))) + 1
+
+
+# --------------------------------------------------------------------------- lens-coupled
+@dataclass(frozen=True)
+class LensCoupled(Detector):
+    """Thin scintillator film -> microscope -> sCMOS (the published optical-lens system).
+
+    Parameters
+    ----------
+    scintillator : Scintillator
+    microscope : Microscope
+    camera : SCMOS
+    n_depth_layers : int
+        Depth layers of the PSF integration (:func:`physics.psf.scintillator_optics_psf`).
+    focus_depth_um : float or None
+        Objective focus depth below the X-ray entrance face; None = the light-weighted
+        mean depth (:func:`physics.psf.best_focus_depth_um`).
+    scatter_fwhm_um : float
+        Gaussian blur (FWHM) from light scattering at grain boundaries of a
+        polycrystalline screen, added to the transparent-film PSF (0 = none).
+    """
+
+    scintillator: Scintillator = field(default_factory=Scintillator)
+    microscope: Microscope = field(default_factory=Microscope)
+    camera: SCMOS = field(default_factory=SCMOS)
+    n_depth_layers: int = 16
+    focus_depth_um: float | None = None
+    scatter_fwhm_um: float = 0.0
+
+    @property
+    def pixel_um(self) -> float:
+        """Camera pixel over the microscope magnification (0.40625 um by default)."""
+        return self.microscope.effective_pixel_um(self.camera.pixel_um)
+
+    def interaction_probability(self, energies_kev):
+        return self.scintillator.interaction_probability(energies_kev)
+
+    def absorbed_energy_fraction(self, energies_kev):
+        return self.scintillator.absorbed_energy_fraction(energies_kev)
+
+    def electrons_per_quantum(self, energies_kev, photons):
+        """Light per absorbed quantum x collection efficiency (NA, Fresnel) x camera QE at the emission."""
+        scint = self.scintillator
+        collection = self.microscope.collection_efficiency(scint.refractive_index,
+                                                           substrate_index=scint.substrate_index)
+        return scint.light_per_interaction(energies_kev, photons) * collection \
+            * self.camera.qe_at(float(scint.emission_nm))
+
+    def psf_support(self, cell_um: float) -> int:
+        """Covers the defocus disc of the whole film plus 3 Airy radii and 1.5 scatter FWHM."""
+        s = self.scintillator
+        na = float(self.microscope.numerical_aperture)
+        tan_in = math.tan(math.asin(min(na / float(s.refractive_index), 0.999)))
+        radius = float(s.thickness_um) * tan_in + 3.0 * 0.61 * s.emission_um / na \
+            + 1.5 * float(self.scatter_fwhm_um)
+        return 2 * (int(math.ceil(radius / cell_um)) + 2) + 1
+
+    def psf(self, energies_kev, photons, *, cell_um, size=None):
+        """Depth-integrated scintillator-optics PSF, convolved with the scatter Gaussian if any."""
+        size = size or self.psf_support(cell_um)
+        na = self.microscope.numerical_aperture
+        # Pupil sampling for this NA (not any NA <= 1): a 30 um cell would otherwise need ~200x
+        # supersampling; a traced NA keeps the NA-independent default.
+        supersample = supersampling_for(cell_um, self.scintillator.emission_um, max_na=float(na)) \
+            if is_concrete(na) else None
+        psf = scintillator_optics_psf(self.scintillator, self.microscope, energies_kev, photons,
+                                      pixel_um=cell_um, size=size, n_layers=self.n_depth_layers,
+                                      focus_depth_um=self.focus_depth_um, supersample=supersample)
+        if not is_concrete(self.scatter_fwhm_um) or self.scatter_fwhm_um:  # traced: fitted, keep it
+            psf = combine_kernels(psf, gaussian_kernel_2d(self.scatter_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um,
+                                                          half_width=size // 2, integrate=True))
+        return psf
+
+
+# --------------------------------------------------------------------------- flat panel
+@dataclass(frozen=True)
+class Photoconductor:
+    """Direct-conversion layer (e.g. amorphous selenium) on the pixel electrodes.
+
+    Parameters
+    ----------
+    material : str
+        A :mod:`physics.materials` name or element (default ``"Se"``).
+    thickness_um : float
+        200 um, *assumed*: a-Se layers of mammography panels are 150-250 um (Kasap &
+        Rowlands, Proc. IEEE 90 (2002) 591).
+    pair_energy_ev : float
+        Energy per collected electron-hole pair, W = 50 eV: a-Se at ~10 V/um (Kasap &
+        Rowlands 2002; W falls with field, ~45 eV at 20 V/um).
+    density_g_cm3 : float
+        4.28 g/cm^3, amorphous selenium (Kasap & Rowlands 2002); crystalline Se (xraylib) is 4.81.
+
+    The absorption and yield arithmetic is the scintillator's (a screen whose "light"
+    is ``1000 / W`` pairs per keV deposited); no optical property is used.
+    """
+
+    material: str = "Se"
+    thickness_um: float = 200.0
+    pair_energy_ev: float = 50.0
+    density_g_cm3: float = 4.28
+
+    def __post_init__(self):
+        for key in ("thickness_um", "pair_energy_ev", "density_g_cm3"):
+            v = getattr(self, key)
+            if is_concrete(v) and not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"photoconductor.{key}: {v!r} must be > 0")
+
+    @property
+    def layer(self) -> Scintillator:
+        from physics import materials
+
+        name = f"{self.material}@{self.density_g_cm3:g}"
+        if name not in materials.known_materials():
+            formula = materials.get_material(self.material).formula
+            materials.register_material(name, formula, self.density_g_cm3,
+                                        source="Photoconductor.density_g_cm3")
+        return Scintillator(name, self.thickness_um, light_yield_per_kev=1000.0 / self.pair_energy_ev,
+                            emission_nm=500.0, refractive_index=1.0, substrate=None)
+
+
+#: Readout of an a-Si:H active-matrix panel (numbers *assumed*, order of magnitude from
+#: Siewerdsen et al., Med. Phys. 24 (1997) 71 and Antonuk et al., Med. Phys. 27 (2000) 289):
+#: additive electronic noise ~1500 e- rms, pixel charge capacity ~2e7 e- (about 1 pF at a
+#: few volts), 16-bit ADC spanning it; photodiode QE ~0.7 at the 550 nm CsI:Tl emission;
+#: dark current neglected (a few pA/mm^2 is far below the signal of a 0.1-1 s frame).
+FLAT_PANEL_READOUT = SCMOS(rows=2048, cols=2048, pixel_um=75.0, quantum_efficiency=0.7,
+                           full_well_e=2.0e7, read_noise_e=1500.0, dark_current_e_per_s=0.0,
+                           gain_e_per_adu=2.0e7 / 65535, offset_adu=100.0, bit_depth=16)
+
+
+@dataclass(frozen=True)
+class FlatPanel(Detector):
+    """A converter in contact with an active-matrix flat panel (indirect or direct).
+
+    Parameters
+    ----------
+    converter : Scintillator or Photoconductor
+        Indirect: a screen, default 150 um CsI:Tl (*assumed*: a typical micro-CT
+        screen). Direct: a :class:`Photoconductor` (a-Se).
+    camera : SCMOS
+        The panel readout (:data:`FLAT_PANEL_READOUT`); its ``pixel_um`` is the panel
+        pitch (50-150 um; 75 um *assumed*) and, for an indirect panel, its QE is the
+        photodiode's at the screen emission.
+    blur_fwhm_um : float
+        Gaussian blur in the panel plane, FWHM. Indirect default 100 um (*assumed*:
+        ~1.3 pixel, typical of columnar CsI on a-Si panels); for a direct panel the
+        charge drifts along the field lines and 0 is the usual choice (blur = pixel).
+    optical_coupling : float
+        Indirect only: fraction of the emitted light reaching the photodiodes
+        (escape from the screen x fill factor). 0.5 *assumed* (Siewerdsen et al. 1997
+        use 0.4-0.7 for Gd2O2S and CsI screens on 127 um a-Si pixels).
+    """
+
+    converter: Scintillator | Photoconductor = field(
+        default_factory=lambda: Scintillator("CsI:Tl", 150.0, substrate=None))
+    camera: SCMOS = FLAT_PANEL_READOUT
+    blur_fwhm_um: float = 100.0
+    optical_coupling: float = 0.5
+
+    def __post_init__(self):
+        if not isinstance(self.converter, (Scintillator, Photoconductor)):
+            raise ValueError(f"converter: expected a Scintillator or Photoconductor, got {self.converter!r}")
+        if is_concrete(self.blur_fwhm_um) and not float(self.blur_fwhm_um) >= 0:
+            raise ValueError(f"blur_fwhm_um: {self.blur_fwhm_um!r} must be >= 0")
+        if not 0.0 < float(self.optical_coupling) <= 1.0:
+            raise ValueError(f"optical_coupling: {self.optical_coupling!r} must be in (0, 1]")
+
+    @property
+    def direct(self) -> bool:
+        return isinstance(self.converter, Photoconductor)
+
+    @property
+    def _layer(self) -> Scintillator:
+        return self.converter.layer if self.direct else self.converter
+
+    @property
+    def pixel_um(self) -> float:
+        return float(self.camera.pixel_um)
+
+    def interaction_probability(self, energies_kev):
+        return self._layer.interaction_probability(energies_kev)
+
+    def absorbed_energy_fraction(self, energies_kev):
+        return self._layer.absorbed_energy_fraction(energies_kev)
+
+    def electrons_per_quantum(self, energies_kev, photons):
+        """Direct: energy deposited per absorbed quantum / W. Indirect: light x coupling x photodiode QE."""
+        per_quantum = self._layer.light_per_interaction(energies_kev, photons)
+        if self.direct:
+            return per_quantum
+        return per_quantum * self.optical_coupling * self.camera.qe_at(float(self.converter.emission_nm))
+
+    def psf_support(self, cell_um: float) -> int:
+        return _gaussian_support(self.blur_fwhm_um, cell_um) if self.blur_fwhm_um else 1
+
+    def psf(self, energies_kev, photons, *, cell_um, size=None):
+        """Pixel-integrated Gaussian of ``blur_fwhm_um`` (a delta when 0); independent of the spectrum."""
+        size = size or self.psf_support(cell_um)
+        if not self.blur_fwhm_um:
+            return jnp.zeros((size, size), jnp.float32).at[size // 2, size // 2].set(1.0)
+        return gaussian_kernel_2d(self.blur_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um, half_width=size // 2,
+                                  integrate=True)

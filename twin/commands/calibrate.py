@@ -1,0 +1,91 @@
+"""``twin calibrate SCENARIO.toml --edge FRAME.tif --fit KEY[,KEY...] --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit scenario parameters to measured edge / noise images",
+        description="Fit continuous scenario parameters (e.g. scintillator.thickness, "
+                    "scintillator.scatter_blur, scintillator.focus_depth, source.focal_spot_size, optics.na; "
+                    "camera.gain, camera.read_noise from --noise frames) to a measured slanted edge by "
+                    "gradient through the chain, starting from the scenario's values. The edge position and "
+                    "angle and an affine grey-level map are fitted as nuisance parameters. Writes "
+                    "DIR/calibrated.toml (fitted values with standard uncertainties) and DIR/report.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("scenario", help="scenario TOML file; [object] describes the edge (phantom = \"edge\")")
+    p.add_argument("--edge", help="edge image: a raw frame (with --flat/--dark) or a transmission image; "
+                                  "a stack (e.g. twin simulate's raw.tif) uses its middle view")
+    p.add_argument("--flat", help="open-beam frame(s) for a raw --edge")
+    p.add_argument("--dark", help="dark frame(s) for a raw --edge")
+    p.add_argument("--noise", help="raw open-beam frame(s) of uniform illumination (camera.gain)")
+    p.add_argument("--noise-dark", help="raw dark frame(s) (camera.read_noise)")
+    p.add_argument("--roi", help="analyse only x0,y0,x1,y1 of the edge image (pixels, x along columns)")
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override a scenario value (e.g. a starting value), TOML syntax as in twin simulate")
+    p.add_argument("--fit", required=True, help="comma-separated scenario keys to fit")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from physics.measure._common import crop, parse_roi
+    from twin.calibrate import calibrate, read_frame, to_json, write_calibrated, write_report
+    from twin.console import emit
+    from twin.scenario import load_scenario
+
+    from twin.commands.simulate import parse_overrides
+
+    scenario = load_scenario(args.scenario)
+    overrides = parse_overrides(args.set)
+    if overrides:
+        scenario = scenario.with_values(overrides)
+    keys = [k.strip() for k in args.fit.split(",") if k.strip()]
+    edge = flat = dark = noise = noise_dark = None
+    edge_pixel = None
+    sources = []
+    if args.edge:
+        edge, edge_pixel = read_frame(args.edge, option="--edge")
+        sources.append(Path(args.edge).name)
+        if args.flat or args.dark:
+            flat, _ = read_frame(args.flat, option="--flat") if args.flat else (None, None)
+            dark, _ = read_frame(args.dark, option="--dark") if args.dark else (None, None)
+            sources += [Path(p).name for p in (args.flat, args.dark) if p]
+        if args.roi:
+            roi = parse_roi(args.roi)
+            edge, flat, dark = (None if a is None else crop(a, roi, name="--roi") for a in (edge, flat, dark))
+    elif args.flat or args.dark or args.roi:
+        raise ValueError("--flat/--dark/--roi: only with --edge")
+    if args.noise:
+        noise = _frames(args.noise, "--noise")
+        sources.append(Path(args.noise).name)
+    if args.noise_dark:
+        noise_dark = _frames(args.noise_dark, "--noise-dark")
+        sources.append(Path(args.noise_dark).name)
+    cal = calibrate(scenario, keys=keys, edge=edge, flat=flat, dark=dark, noise=noise, noise_dark=noise_dark,
+                    edge_pixel_um=edge_pixel)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = ", ".join(sources)
+    write_calibrated(scenario, cal, out / "calibrated.toml", sources=text)
+    write_report(scenario, cal, out, sources=text)
+    emit(to_json(cal), as_json=args.json, title=f"calibrated {scenario.name} -> {out}")
+    return 0
+
+
+def _frames(path, option):
+    import numpy as np
+
+    from physics.imageio import read_tiff
+
+    data = np.asarray(read_tiff(path).data, dtype=np.float64)
+    if data.ndim not in (2, 3):
+        raise ValueError(f"{path}: {option} must be a frame or a stack of frames, got shape {data.shape}")
+    return data
