@@ -25,14 +25,16 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 DEFAULT_SCENARIO = SCENARIO_DIR / "published_system.toml"
 
 
-def compute_point(study_name: str, raw: dict, point: dict, *, quick: bool, work_dir: str) -> dict:
+def compute_point(study_name: str, raw: dict, point: dict, *, quick: bool, work_dir: str,
+                  pinned: dict | None = None) -> dict:
     """One point's numbers: the study's ``compute`` on the point's scenario."""
     from twin.scenario import parse_scenario
     from twin.studies import Point
 
     study = get_study(study_name)
     base = parse_scenario(raw)
-    return study.compute(Point(scenario=study.point_scenario(base, point, quick=quick), overrides=point,
+    return study.compute(Point(scenario=study.point_scenario(base, point, quick=quick, pinned=pinned),
+                               overrides=point,
                                base=base, quick=quick, work_dir=Path(work_dir)))
 
 
@@ -46,8 +48,13 @@ def point_dir(work_dir: str | Path, point: dict) -> Path:
 
 
 def run_scenario(scenario: Scenario | str | Path, out_dir, *, quick: bool = False,
-                 executor: str | None = None, show_progress: bool = True) -> dict:
-    """Run a scenario end to end; returns the results dict written to results.json."""
+                 executor: str | None = None, show_progress: bool = True,
+                 pinned: dict | None = None) -> dict:
+    """Run a scenario end to end; returns the results dict written to results.json.
+
+    ``pinned``: ``{"table.key": value}`` set on every point after the ``--quick`` reduction
+    (what the user asked for explicitly, e.g. ``twin run --seeds N``).
+    """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     out = Path(out_dir)
@@ -57,7 +64,7 @@ def run_scenario(scenario: Scenario | str | Path, out_dir, *, quick: bool = Fals
     # The scenario as written (sweep included: a study may treat points by their place in
     # the sweep); plain data, so the cache key changes with anything not swept.
     compute = functools.partial(compute_point, study.name, scenario.raw, quick=quick,
-                                work_dir=str(out.resolve()))
+                                work_dir=str(out.resolve()), pinned=dict(pinned or {}))
     runner = SerialExecutor() if len(points) == 1 else make_executor(executor)
     results = run_sweep(points, compute, cache_dir=out / ".cache", executor=runner,
                         progress=show_progress, seed=scenario.seed)

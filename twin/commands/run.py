@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from twin.options import positive_int
 
 
 def add_parser(sub) -> None:
@@ -22,6 +23,9 @@ def add_parser(sub) -> None:
                    help="sweep back end: local (processes), serial, dask (LocalCluster), dask://HOST:PORT")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override a scenario value (TOML syntax for the value)")
+    p.add_argument("--seeds", type=positive_int, default=None, metavar="N",
+                   help="noise draws to repeat, quick or not (acquisition.seeds; default: the "
+                        "scenario's, 3 for the published system, 2 with --quick)")
     p.add_argument("--json", action="store_true", help="print results.json")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     from twin.budget import add_option
@@ -43,12 +47,14 @@ def run(args) -> int:
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
     scenario = load_scenario(path)
     overrides = parse_overrides(args.set)
+    pinned = {"acquisition.seeds": args.seeds} if args.seeds is not None else {}
+    overrides.update(pinned)
     if overrides:
         scenario = scenario.with_values(overrides, keep_sweep=True)
     out = output_dir(args.out if args.out else Path("runs") / safe_name(scenario.name))
     budget.check(estimate_run(scenario, executor=args.executor), budget.from_args(args))
     results = run_scenario(scenario, out, quick=args.quick, executor=args.executor,
-                           show_progress=not args.no_progress)
+                           show_progress=not args.no_progress, pinned=pinned)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -120,11 +120,16 @@ class Study:
     quick: dict = field(default_factory=dict)
     doc: str = ""
 
-    def point_scenario(self, base: "Scenario", overrides: dict, *, quick: bool) -> "Scenario":
-        """The scenario of one point: ``base`` + the point's overrides (+ the quick reduction)."""
+    def point_scenario(self, base: "Scenario", overrides: dict, *, quick: bool,
+                       pinned: dict | None = None) -> "Scenario":
+        """The scenario of one point: ``base`` + the point's overrides (+ the quick reduction)
+        + ``pinned`` (values the user set explicitly, e.g. ``twin run --seeds``, which hold even
+        in ``--quick`` mode)."""
         scenario = base.with_values(overrides)
         if quick and self.quick:
             scenario = scenario.with_values(_reduction(scenario, self.quick))
+        if pinned:
+            scenario = scenario.with_values(pinned)
         return scenario
 
 
