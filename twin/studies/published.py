@@ -233,7 +233,6 @@ def compute(point) -> dict:
     groups = {stage: [d["groups"][stage] for d in draws] for stage in ("before", "after", "bicubic")}
     blur = np.array([d["degradation_measured"]["blur_sigma_px"] for d in draws])
     noise = np.array([d["degradation_measured"]["noise_sigma"] for d in draws])
-    d = checkpoint.degradation
     return {
         "pixel_um": setup.system.pixel_um,
         "chart_height_um": first["chart_height_um"],
@@ -327,9 +326,9 @@ def make_report(scenario, points, results, out_dir: Path, *, quick: bool):
         ["background noise sigma (seed 0)", rep.result(("noise", "sigma"), noise["sigma"], "1/um")],
         ["blur sigma without pixel aperture, mean over seeds",
          rep.result(("degradation", "blur_sigma_px"), dm["blur_sigma_px"], "px")],
-        ["  its standard deviation", rep.result(("degradation", "blur_sigma_px_sd"), dm["blur_sigma_px_sd"], "px")],
+        ["blur sigma, standard deviation over seeds", rep.result(("degradation", "blur_sigma_px_sd"), dm["blur_sigma_px_sd"], "px")],
         ["noise sigma, normalised, mean over seeds", rep.result(("degradation", "noise_sigma"), dm["noise_sigma"])],
-        ["  its standard deviation", rep.result(("degradation", "noise_sigma_sd"), dm["noise_sigma_sd"])],
+        ["noise sigma, standard deviation over seeds", rep.result(("degradation", "noise_sigma_sd"), dm["noise_sigma_sd"])],
     ])
     m = res["model"]
     rep.add_table("Super-resolution model", ["quantity", "value"], [
