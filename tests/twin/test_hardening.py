@@ -547,3 +547,16 @@ def test_enhance_of_an_image_too_small_for_the_noise_estimate_asks_for_the_noise
     assert_user_error(run_cli(capsys, "enhance", tmp_path / "small.tif", "--out", tmp_path / "o.tif",
                               "--checkpoint", checkpoint), "small.tif", "--noise-sigma")
     assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["calibrate", "scenarios/calibrate_edge.toml", "--edge", "missing.tif", "--fit", "scintillator.thickness"],
+    ["optimize", "scenarios/optimize_screen.toml", "--vary", "scintillator.thickness=1um:40um",
+     "--objective", "mtf50"]])
+def test_calibrate_and_optimize_are_sized_before_they_run(tmp_path, capsys, argv):
+    root = Path(__file__).resolve().parents[2]
+    argv = [str(root / a) if a.startswith("scenarios/") else a for a in argv]
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "o", "--max-memory", "1 MiB")
+    assert code == 2 and err.count("\n") == 1
+    assert "more than the memory budget of 1 MiB" in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from physics.errors import InputFileError, OptionError
+from twin.budget import add_option as add_budget_option
 
 
 def add_parser(sub) -> None:
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fit", required=True, help="comma-separated scenario keys to fit")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_budget_option(p)
     p.set_defaults(handler=run)
 
 
@@ -40,7 +42,9 @@ def run(args) -> int:
 
     from physics.measure._common import crop, parse_roi
     from twin.calibrate import calibrate, read_frame, to_json, write_calibrated, write_report
+    from twin import budget, sizing
     from twin.console import emit
+    from twin.options import output_dir
     from twin.scenario import load_scenario
 
     from twin.commands.simulate import parse_overrides
@@ -50,6 +54,12 @@ def run(args) -> int:
     if overrides:
         scenario = scenario.with_values(overrides)
     keys = [k.strip() for k in args.fit.split(",") if k.strip()]
+    output_dir(args.out)
+    # The fit holds the model view and one forward-mode Jacobian column per fitted key.
+    estimate = sizing.simulation(scenario.values, what="the calibration fit")
+    view = estimate.total - sizing.FIXED_SIMULATION_BYTES
+    budget.check(estimate.add("one Jacobian column per fitted key", view * len(keys), "--fit"),
+                 budget.from_args(args))
     edge = flat = dark = noise = noise_dark = None
     edge_pixel = None
     sources = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from physics.errors import OptionError
+from twin.budget import add_option as add_budget_option
 
 
 def add_parser(sub) -> None:
@@ -31,6 +32,7 @@ def add_parser(sub) -> None:
                    help="override a scenario value, TOML syntax as in twin simulate")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_budget_option(p)
     p.set_defaults(handler=run)
 
 
@@ -38,7 +40,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from twin.commands.simulate import parse_overrides
+    from twin import budget, sizing
     from twin.console import emit
+    from twin.options import output_dir
     from twin.optimize import optimize, parse_vary, to_json, write_report
     from twin.scenario import load_scenario
 
@@ -48,6 +52,11 @@ def run(args) -> int:
         scenario = scenario.with_values(overrides)
     if args.grid is not None and args.grid < 2:
         raise OptionError(f"--grid: {args.grid} must be >= 2")
+    output_dir(args.out)
+    # A reverse-mode gradient keeps the forward pass's intermediates: about one more simulation.
+    estimate = sizing.simulation(scenario.values, what="the optimisation")
+    view = estimate.total - sizing.FIXED_SIMULATION_BYTES
+    budget.check(estimate.add("gradient intermediates", view, "--vary"), budget.from_args(args))
     opt = optimize(scenario, vary=parse_vary(args.vary), objective=args.objective,
                    constraints=args.constraint, grid=args.grid)
     out = Path(args.out)
