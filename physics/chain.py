@@ -37,7 +37,6 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

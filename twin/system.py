@@ -13,7 +13,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from physics.errors import ScenarioError
 from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem

@@ -85,19 +85,18 @@ def test_screen_keys_reach_the_system():
     assert build_system(parse_scenario({})).detector.n_depth_layers == 16  # the chain's default, unchanged
 
 
-def test_the_published_study_keeps_its_own_interface_behind_the_registration(monkeypatch, tmp_path):
-    """published.py (reworked for issue 8) is only registered: STUDY passes the scenario as
-    written, the point, --quick and the work folder to its compute_point, as twin.run did."""
-    from twin.studies import Sweep, published
+def test_the_published_study_is_a_framework_study():
+    """published.py registers like every study: its --quick is a declared reduction that the
+    framework applies after the point's overrides, and pinned values (twin run --seeds) last."""
+    from twin.studies import get_study, published
 
-    calls = {}
-    monkeypatch.setattr(published, "compute_point", lambda raw, point, **kw: calls.update(c=(raw, point, kw)) or {})
-    monkeypatch.setattr(published, "make_report", lambda *a, **kw: calls.update(r=(a, kw)) or "report")
-    base = parse_scenario({"sweep": {"geometry.n_views": [7, 9]}})
+    assert get_study("published") is published.STUDY
+    base = parse_scenario({"sweep": {"geometry.n_views": [9, 21]}})
     point = base.points()[1]
-    published.STUDY.compute(Point(scenario=base.with_values(point), overrides=point, base=base, quick=True,
-                                  work_dir=tmp_path))
-    raw, given, kw = calls["c"]
-    assert raw == base.raw and given == point and kw == {"quick": True, "work_dir": str(tmp_path)}
-    assert published.STUDY.report(Sweep(base, [point], [{}], tmp_path, False)) == "report"
-    assert calls["r"] == ((base, [point], [{}], tmp_path), {"quick": False})
+    quick = published.STUDY.point_scenario(base, point, quick=True)
+    assert quick["geometry"]["n_views"] == 7 and quick["reconstruction"]["iterations"] <= 3
+    assert quick["acquisition"]["oversample"] == 1 and quick["acquisition"]["seeds"] == published.QUICK_SEEDS
+    full = published.STUDY.point_scenario(base, point, quick=False)
+    assert full["geometry"]["n_views"] == 21 and full["acquisition"]["seeds"] == base["acquisition"]["seeds"]
+    pinned = published.STUDY.point_scenario(base, point, quick=True, pinned={"acquisition.seeds": 4})
+    assert pinned["acquisition"]["seeds"] == 4 and pinned["geometry"]["n_views"] == 7

@@ -149,3 +149,16 @@ def test_seeds_option_sets_the_number_of_draws():
     assert study.point_scenario(scenario, {}, quick=True)["acquisition"]["seeds"] == published.QUICK_SEEDS
     pinned = study.point_scenario(scenario, {}, quick=True, pinned={"acquisition.seeds": 5})
     assert pinned["acquisition"]["seeds"] == 5  # twin run --seeds 5 --quick draws 5
+
+
+def test_twin_run_errors_are_one_line(tmp_path):
+    exe = Path(sys.executable).with_name("twin")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "twin.cli"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\n"source.focal_spotsize" = ["30 um"]\n')
+    proc = subprocess.run(cmd + ["run", str(bad), "--out", str(tmp_path / "o")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "sweep: 'source.focal_spotsize' is not a parameter of [source]" in proc.stderr
+    proc = subprocess.run(cmd + ["run", str(tmp_path / "none.toml")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not found" in proc.stderr

@@ -89,7 +89,7 @@ def figure_clutter(res, widths, path):
 
 def figure_sections(res, point_of, out_dir, path):
     from physics.imageio import read_tiff
-    from twin.report import log_ticks, new_figure, save_figure
+    from twin.report import new_figure, save_figure
     from twin.run import point_dir
 
     most = max(r["n_views"] for r in res)
