@@ -86,6 +86,14 @@ def simulation(values: dict, *, what: str = "the simulation", workers: int = 1) 
     return est
 
 
+def derivative_copies(values: dict, *, what: str, copies: int, key: str) -> Estimate:
+    """:func:`simulation` plus ``copies`` more views held by a derivative (forward-mode
+    Jacobian columns of a fit, reverse-mode intermediates of a gradient), sized by ``key``."""
+    estimate = simulation(values, what=what)
+    view = estimate.total - FIXED_SIMULATION_BYTES
+    return estimate.add(f"{copies} derivative cop{'y' if copies == 1 else 'ies'} of the view", view * copies, key)
+
+
 def reconstruction(vol_shape, proj_shape, *, float64: bool = False, method: str = "fbp",
                    what: str = "the reconstruction", keys=("--geometry",)) -> Estimate:
     """Volume iterate, its update/optimizer arrays and the projections (plus residuals)."""

@@ -45,21 +45,15 @@ def run(args) -> int:
     from twin import budget, sizing
     from twin.console import emit
     from twin.options import output_dir
-    from twin.scenario import load_scenario
 
-    from twin.commands.simulate import parse_overrides
+    from twin.commands.simulate import load_with_overrides
 
-    scenario = load_scenario(args.scenario)
-    overrides = parse_overrides(args.set)
-    if overrides:
-        scenario = scenario.with_values(overrides)
+    scenario = load_with_overrides(args.scenario, args.set)
     keys = [k.strip() for k in args.fit.split(",") if k.strip()]
     output_dir(args.out)
     # The fit holds the model view and one forward-mode Jacobian column per fitted key.
-    estimate = sizing.simulation(scenario.values, what="the calibration fit")
-    view = estimate.total - sizing.FIXED_SIMULATION_BYTES
-    budget.check(estimate.add("one Jacobian column per fitted key", view * len(keys), "--fit"),
-                 budget.from_args(args))
+    budget.check(sizing.derivative_copies(scenario.values, what="the calibration fit", copies=len(keys),
+                                          key="--fit"), budget.from_args(args))
     edge = flat = dark = noise = noise_dark = None
     edge_pixel = None
     sources = []

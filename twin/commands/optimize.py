@@ -39,24 +39,19 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from twin.commands.simulate import parse_overrides
+    from twin.commands.simulate import load_with_overrides
     from twin import budget, sizing
     from twin.console import emit
     from twin.options import output_dir
     from twin.optimize import optimize, parse_vary, to_json, write_report
-    from twin.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
-    overrides = parse_overrides(args.set)
-    if overrides:
-        scenario = scenario.with_values(overrides)
+    scenario = load_with_overrides(args.scenario, args.set)
     if args.grid is not None and args.grid < 2:
         raise OptionError(f"--grid: {args.grid} must be >= 2")
     output_dir(args.out)
     # A reverse-mode gradient keeps the forward pass's intermediates: about one more simulation.
-    estimate = sizing.simulation(scenario.values, what="the optimisation")
-    view = estimate.total - sizing.FIXED_SIMULATION_BYTES
-    budget.check(estimate.add("gradient intermediates", view, "--vary"), budget.from_args(args))
+    budget.check(sizing.derivative_copies(scenario.values, what="the optimisation", copies=1, key="--vary"),
+                 budget.from_args(args))
     opt = optimize(scenario, vary=parse_vary(args.vary), objective=args.objective,
                    constraints=args.constraint, grid=args.grid)
     out = Path(args.out)

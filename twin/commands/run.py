@@ -39,18 +39,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from twin import budget
-    from twin.commands.simulate import parse_overrides
+    from twin.commands.simulate import load_with_overrides
     from twin.options import output_dir
     from twin.run import DEFAULT_SCENARIO, estimate_run, run_scenario
-    from twin.scenario import load_scenario, safe_name
+    from twin.scenario import safe_name
 
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-    scenario = load_scenario(path)
-    overrides = parse_overrides(args.set)
     pinned = {"acquisition.seeds": args.seeds} if args.seeds is not None else {}
-    overrides.update(pinned)
-    if overrides:
-        scenario = scenario.with_values(overrides, keep_sweep=True)
+    scenario = load_with_overrides(path, args.set, keep_sweep=True, extra=pinned)
     out = output_dir(args.out if args.out else Path("runs") / safe_name(scenario.name))
     budget.check(estimate_run(scenario, executor=args.executor), budget.from_args(args))
     results = run_scenario(scenario, out, quick=args.quick, executor=args.executor,

@@ -26,6 +26,16 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def load_with_overrides(path, items: list[str], *, keep_sweep: bool = False, extra: dict | None = None):
+    """The scenario at ``path`` with the command line's ``--set`` items (and ``extra``
+    ``{"table.key": value}`` overrides) applied and validated."""
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    overrides = {**parse_overrides(items), **(extra or {})}
+    return scenario.with_values(overrides, keep_sweep=keep_sweep) if overrides else scenario
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["source.kvp=\\"40 kV\\"", ...]`` -> ``{"source.kvp": "40 kV"}`` (values in TOML syntax)."""
     import tomllib
@@ -48,13 +58,9 @@ def run(args) -> int:
     from twin import budget, sizing
     from twin.console import emit
     from twin.options import output_dir
-    from twin.scenario import load_scenario
     from twin.simulate import simulate_scenario
 
-    scenario = load_scenario(args.scenario)
-    overrides = parse_overrides(args.set)
-    if overrides:
-        scenario = scenario.with_values(overrides)
+    scenario = load_with_overrides(args.scenario, args.set)
     output_dir(args.out)
     budget.check(sizing.simulation(scenario.values), budget.from_args(args))
     summary = simulate_scenario(scenario, args.out, show_progress=not args.no_progress)
