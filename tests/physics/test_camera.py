@@ -166,6 +166,30 @@ def test_hash_uniform_is_uniform_and_independent():
         assert abs(np.mean(x * y)) / x.var() < 5 / 512
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_every_hash_maps_inside_the_open_unit_interval(dtype):
+    # Regression: with 24 bits, the largest hash rounded to 1.0 in float32, its normal
+    # quantile was inf, and one such cell (p = 6e-8 per cell) turned a whole frame into NaN
+    # after the PSF's FFT (the camera then wrote a frame of zeros).
+    with jax.enable_x64(dtype == jnp.float64):
+        h = jnp.array([0, 1, 2**31, 0xFFFFFE00, 0xFFFFFFFF], dtype=jnp.uint32)
+        u = np.asarray(C._unit_interval(h, dtype))
+        assert u.dtype == np.dtype(dtype)
+        assert np.all(u > 0) and np.all(u < 1)
+        z = np.asarray(C._inverse_normal(jnp.asarray(u)))
+        assert np.all(np.isfinite(z)) and np.max(np.abs(z)) < 5.4
+        assert np.all(np.diff(u) >= 0)
+
+
+def test_poisson_counts_stay_finite_over_many_cells():
+    # 2^24 cells: with the old 24-bit uniforms about one cell per draw came out inf
+    lam = jnp.full((4096, 4096), 50.0, jnp.float32)
+    for seed in range(3):
+        counts = C.poisson_counts(jax.random.PRNGKey(seed), lam)
+        assert bool(jnp.all(jnp.isfinite(counts)))
+        assert float(jnp.max(counts)) < 50 + 6 * 50**0.5 + 5
+
+
 def _sampler_cdf(lam, ks):
     """CDF of round(lam + sqrt(lam - 5/36) z + (z^2 - 1)/6), z standard normal, by quadrature in z."""
     from scipy.stats import norm
