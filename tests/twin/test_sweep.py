@@ -100,6 +100,21 @@ def test_duplicate_points_are_computed_once(tmp_path):
     assert calls(markers, "30 um") == 1
 
 
+def test_code_version_follows_the_source(tmp_path):
+    from twin.sweep import code_version, source_digest
+
+    (tmp_path / "physics").mkdir()
+    module = tmp_path / "physics" / "chain.py"
+    module.write_text("x = 1\n")
+    before = source_digest(tmp_path)
+    assert source_digest(tmp_path) == before
+    module.write_text("x = 2\n")  # an edited file: cached points must not be reused
+    assert source_digest(tmp_path) != before
+    (tmp_path / "physics" / "chain.py").rename(tmp_path / "physics" / "camera.py")
+    assert source_digest(tmp_path) not in (before,)
+    assert code_version().endswith("+" + source_digest(Path(__file__).resolve().parents[2]))
+
+
 def test_cache_key_covers_seed_version_and_bound_arguments(tmp_path):
     base = point_key(POINTS[0], seed=SEED, compute=noisy_compute, version="1")
     assert point_key(POINTS[0], seed=SEED + 1, compute=noisy_compute, version="1") != base
