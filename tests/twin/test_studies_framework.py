@@ -86,7 +86,7 @@ def test_screen_keys_reach_the_system():
 
 
 def test_the_published_study_is_a_framework_study():
-    """published.py registers like every study: its --quick is a declared reduction that the
+    """The published study registers like every study: its --quick is a declared reduction that the
     framework applies after the point's overrides, and pinned values (twin run --seeds) last."""
     from twin.studies import get_study, published
 

@@ -9,6 +9,7 @@ import pytest
 
 from twin.report import verify_report
 from twin.studies import published
+from twin.studies.published import report as published_report
 from twin.run import DEFAULT_SCENARIO, run_scenario
 from twin.scenario import load_scenario
 
@@ -79,25 +80,36 @@ def test_lost_by_network_names_every_lost_seed():
         {"seed": 1, "width": "1.0", "orientation": "vertical"}]
 
 
-@pytest.mark.parametrize("fraction, words", [(1.0, "robust"), (0.5, "marginal"), (0.0, "in no seed")])
-def test_conclusions_follow_the_fractions(fraction, words):
+def _verdicts(res):
+    from twin.report import Finding
+
+    return [Finding(*f) for f in published_report.findings(res)]
+
+
+@pytest.mark.parametrize("fraction, holds", [(1.0, True), (0.75, True), (0.5, False), (0.0, False)])
+def test_findings_follow_the_numbers(fraction, holds):
     entry = {"resolved": fraction > 0.5, "resolved_fraction": fraction, "dip_mean": 0.3, "dip_sd": 0.1,
              "seeds": 4, "contrast": 0.2}
     chart = {stage: {"1.0": {o: dict(entry) for o in published.ORIENTATIONS}} for stage in ("before", "after")}
     res = {"chart": chart, "seeds": 4, "lost_by_network": [],
            "model": {"blur_sigma_px": [0.5, 2.5], "noise_sigma": [0.002, 0.08]},
-           "degradation_measured": {"blur_sigma_px": 1.0, "noise_sigma": 0.01}}
-    text = published.conclusions(res)
-    one_um = [c for c in text if c.startswith("The 1 um group")]
-    assert len(one_um) == 2 and all(words in c for c in one_um)
-    assert any("lost no group" in c for c in text)
-    assert not any("outside the network's trained ranges" in c for c in text)
-    res["degradation_measured"]["noise_sigma"] = 0.2
-    assert any("outside the network's trained ranges" in c for c in published.conclusions(res))
-    assert not any("draws disagree" in c for c in text)
-    # the unstable noise a corrupt view once caused (0.056, 0.27, 0.069 over three seeds)
+           "degradation_measured": {"blur_sigma_px": 1.0, "blur_sigma_px_sd": 0.01,
+                                    "noise_sigma": 0.01, "noise_sigma_sd": 0.0005}}
+    found = _verdicts(res)
+    one_um = [f for f in found if f.claim.startswith("The 1 um group")]
+    assert len(one_um) == 2 and all(f.verdict is holds for f in one_um)
+    assert all(f"{fraction:.0%}" in f.text() for f in one_um)
+    others = [f for f in found if f not in one_um]
+    assert len(others) == 4 and all(f.verdict for f in others)  # nothing lost, same draws, in range
+    # a lost group, an out-of-range noise and the unstable noise a corrupt view once caused
+    # (0.056, 0.27, 0.069 over three seeds) each turn their finding false
+    res["lost_by_network"] = [{"seed": 1, "width": "2.0", "orientation": "vertical"}]
     res["degradation_measured"].update(noise_sigma=0.133, noise_sigma_sd=0.12)
-    assert any("draws disagree" in c and "noise_sigma" in c for c in published.conclusions(res))
+    failed = [f.text() for f in _verdicts(res) if f.verdict is False and not f.claim.startswith("The 1 um")]
+    assert len(failed) == 3
+    assert any("2.0 um vertical in seed 1" in t for t in failed)
+    assert any("noise sigma" in t and "90.2%" in t for t in failed)
+    assert any("trained ranges" in t for t in failed)
 
 
 def test_report_numbers_agree_with_results_json(quick_run):
