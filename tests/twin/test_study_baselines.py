@@ -23,6 +23,9 @@ import pytest
 
 from physics.imageio import read_json
 
+# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
+pytestmark = pytest.mark.xdist_group("study_quick_runs")
+
 BASELINES = Path(__file__).resolve().parents[1] / "data" / "study_baselines"
 TIGHT = 1e-4
 #: One step of the geometric study's chart groups (0.5, 1, 1.5, 2, 3 um).

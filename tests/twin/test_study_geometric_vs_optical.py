@@ -21,6 +21,9 @@ from physics.photon_budget import exposure_for_snr_s
 from twin.studies.geometric_vs_optical import design as gvo
 from twin.system import Design
 
+# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
+pytestmark = pytest.mark.xdist_group("study_quick_runs")
+
 SCENARIO = SCENARIO_DIR / "geometric_vs_optical.toml"
 
 

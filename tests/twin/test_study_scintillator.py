@@ -13,6 +13,9 @@ from twin.scenario import load_scenario, parse_scenario
 from twin.run import compute_point
 from twin.system import DEPTH_LAYER_COUNTS, depth_layers
 
+# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
+pytestmark = pytest.mark.xdist_group("study_quick_runs")
+
 SCENARIO = SCENARIO_DIR / "scintillator_thickness.toml"
 
 

@@ -12,6 +12,9 @@ from twin.studies.tomosynthesis.measures import group_modulation
 from twin.studies.tomosynthesis.theory import (continuous_fwhm_um, ghost_offset_um, main_lobe, predicted_fwhm_um,
                                                predicted_ssp)
 
+# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
+pytestmark = pytest.mark.xdist_group("study_quick_runs")
+
 
 def arc_angles(n, arc):
     return np.linspace(-arc / 2, arc / 2, n)
