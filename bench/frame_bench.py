@@ -158,7 +158,10 @@ def main() -> None:
     print(f"{'full frame, one chain.sample_view call':42s} {t_view * 1e3:8.1f} ms {ratio_view:7.2f} "
           f"{view_compile:8.2f} s  (response excluded)")
     print(f"(scene set-up, phantom rendering: {build_s:.2f} s, once per scenario)")
-    print(f"goal: full frame < 10 FFT-convolution times -> {'met' if ratio < 10 else 'NOT met'}")
+    product = ratios["detector response (spectrum, PSF)"] + ratio_view
+    print(f"goal: full frame < 10 FFT-convolution times -> sum of stages {ratio:.2f}: "
+          f"{'met' if ratio < 10 else 'NOT met'}; as the product runs it (response + one call) "
+          f"{product:.2f}: {'met' if product < 10 else 'NOT met'}")
 
 
 if __name__ == "__main__":
