@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physics.focal_spot import FWHM_PER_SIGMA, FocalSpot
+from physics.detector import exposure_for_snr_s
+from physics.focal_spot import FWHM_PER_SIGMA
 from physics.imageio import read_tiff
 from twin.report import verify_report
 from twin.run import SCENARIO_DIR, compute_point, point_dir
 from twin.scenario import parse_scenario
-from physics.detector import exposure_for_snr_s
 from twin.studies.geometric_vs_optical import design as gvo
 
 SCENARIO = SCENARIO_DIR / "geometric_vs_optical.toml"
