@@ -207,13 +207,16 @@ def poisson_counts(key, lam, *, exact_below: float = 10.0):
     both branches.
     """
     lam = jnp.maximum(jnp.asarray(lam, dtype=jnp.result_type(float)), 0.0)
-    small = lam < exact_below
-    u = hash_uniform(key, lam.shape, lam.dtype)
-    z = _inverse_normal(u)
-    large = jnp.maximum(jnp.floor(lam + jnp.sqrt(jnp.maximum(lam - 5.0 / 36.0, 0.0)) * z + (z * z - 1.0) / 6.0
-                                  + 0.5), 0.0)
+
+    def draw():
+        u = hash_uniform(key, lam.shape, lam.dtype)
+        z = _inverse_normal(u)
+        s = jnp.sqrt(jnp.maximum(lam - 5.0 / 36.0, 0.0))
+        return u, jnp.maximum(jnp.floor(lam + s * z + (z * z - 1.0) / 6.0 + 0.5), 0.0)
 
     def exact(_):
+        u, large = draw()
+        small = lam < exact_below
         ls = jnp.where(small, lam, 0.0)
         lmax = jnp.max(ls, initial=0.0)
         n_terms = jnp.ceil(lmax + 7.0 * jnp.sqrt(lmax) + 10.0).astype(jnp.int32)
@@ -228,8 +231,10 @@ def poisson_counts(key, lam, *, exact_below: float = 10.0):
         count, _, _ = jax.lax.fori_loop(1, n_terms, add_term, (jnp.zeros_like(lam), p0, p0))
         return jnp.where(small, count, large)
 
-    # No small-mean cell at all (the usual bright field): the CDF inversion is skipped.
-    return jax.lax.cond(jnp.any(small), exact, lambda _: large, None)
+    # No small-mean cell at all (the usual bright field): the CDF inversion is skipped, and
+    # the uniforms are drawn inside each branch so the bright-field branch is one fused
+    # elementwise pass (hash -> quantile -> count) with no field-sized temporaries.
+    return jax.lax.cond(jnp.any(lam < exact_below), exact, lambda _: draw()[1], None)
 
 
 # --------------------------------------------------------------------------- binning
@@ -367,8 +372,17 @@ def sample_frame(key, absorbed_quanta, *, psf, electrons_per_quantum, oversample
     Same arguments as :func:`expected_frame` plus a ``jax.random`` key. Returns uint16 ADU.
     """
     _check_frame_args(absorbed_quanta, psf, oversample, electrons_per_quantum)
+    _check_exposure(exposure_s)
+    dtype = jnp.result_type(float)
+    return _sample_frame(key, jnp.asarray(absorbed_quanta, dtype=dtype), jnp.asarray(psf, dtype=dtype),
+                         jnp.asarray(electrons_per_quantum, dtype=dtype), exposure_s,
+                         oversample=int(oversample), camera=camera)
+
+
+@functools.partial(jax.jit, static_argnames=("oversample", "camera"))
+def _sample_frame(key, absorbed_quanta, psf, electrons_per_quantum, exposure_s, *, oversample, camera):
+    # One compiled function per (shape, oversample, camera): no op-by-op dispatch of the blur.
     k_xray, k_cam = jax.random.split(key)
-    lam = jnp.maximum(jnp.asarray(absorbed_quanta, dtype=jnp.result_type(float)), 0.0)
-    quanta = poisson_counts(k_xray, lam)
+    quanta = poisson_counts(k_xray, jnp.maximum(absorbed_quanta, 0.0))
     mean_e = apply_psf_binned(quanta, psf, oversample) * electrons_per_quantum
-    return sample_adu(k_cam, jnp.maximum(mean_e, 0.0), camera=camera, exposure_s=exposure_s)
+    return _sample_adu(k_cam, jnp.maximum(mean_e, 0.0), exposure_s, camera=camera)

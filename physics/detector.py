@@ -18,6 +18,10 @@ view, for a spectrum ``photons(E)`` reaching it (any scale):
   (:func:`physics.camera.expected_frame` / :func:`physics.camera.sample_frame`);
 * :meth:`~Detector.dqe0` - zero-frequency DQE of the cascade, ``eta g / (1 + g)``
   (:func:`physics.measure.mtf.dqe0_poisson_gain`; Swank factor and read noise not included).
+* :meth:`~Detector.photon_budget` - quanta per pixel at every stage of the cascade
+  (incident and absorbed X-rays, then each conversion stage of
+  :meth:`~Detector.conversion_stages` down to the electrons), its quantum sink, and the
+  exposure for a target SNR (:class:`PhotonBudget`, :func:`exposure_for_snr_s`).
 
 Implementations:
 
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from physics.camera import SCMOS
 from physics.measure.mtf import FWHM_PER_SIGMA, dqe0_poisson_gain, gaussian_kernel_2d
@@ -51,7 +56,7 @@ from physics.tracing import is_concrete
 MAX_DEFAULT_SUPERSAMPLING = 32
 
 __all__ = ["Detector", "LensCoupled", "FlatPanel", "Photoconductor", "combine_kernels",
-           "FLAT_PANEL_READOUT"]
+           "FLAT_PANEL_READOUT", "PhotonBudget", "exposure_for_snr_s"]
 
 
 class Detector(abc.ABC):
@@ -89,6 +94,27 @@ class Detector(abc.ABC):
         w = jnp.asarray(photons, dtype=jnp.result_type(float))
         eta = jnp.sum(w * self.interaction_probability(energies_kev)) / jnp.sum(w)
         return dqe0_poisson_gain(eta, self.electrons_per_quantum(energies_kev, photons))
+
+    def conversion_stages(self, energies_kev, photons) -> tuple[tuple[str, float], ...]:
+        """Secondary quanta per absorbed X-ray after each conversion stage, in order, the last
+        being :meth:`electrons_per_quantum` (default: that single stage)."""
+        return (("electrons", float(self.electrons_per_quantum(energies_kev, photons))),)
+
+    def photon_budget(self, energies_kev, photons, *, exposure_s: float = 1.0) -> "PhotonBudget":
+        """Quanta at every stage for ``photons`` (per energy bin) incident on one pixel.
+
+        ``exposure_s`` is the time those photons arrive in (for
+        :meth:`PhotonBudget.exposure_for_snr_s`); the readout noise is the camera's.
+        """
+        e = np.asarray(energies_kev, float)
+        n = np.asarray(photons, float)
+        absorbed = float(np.sum(n * np.asarray(self.interaction_probability(e), float)))
+        conversion = self.conversion_stages(e, n)
+        stages = (("incident X-rays", float(n.sum())), ("absorbed X-rays", absorbed)) + tuple(
+            (name, absorbed * per_quantum) for name, per_quantum in conversion)
+        return PhotonBudget(stages, gain=conversion[-1][1], exposure_s=float(exposure_s),
+                            read_noise_e=float(self.camera.read_noise_e),
+                            dark_e_per_s=float(self.camera.dark_current_e_per_s))
 
 
 def combine_kernels(a, b):
@@ -150,6 +176,15 @@ class LensCoupled(Detector):
                                                            substrate_index=scint.substrate_index)
         return scint.light_per_interaction(energies_kev, photons) * collection \
             * self.camera.qe_at(float(scint.emission_nm))
+
+    def conversion_stages(self, energies_kev, photons):
+        """Optical photons emitted, collected by the objective, photoelectrons (per absorbed X-ray)."""
+        scint = self.scintillator
+        light = float(scint.light_per_interaction(energies_kev, photons))
+        collection = float(self.microscope.collection_efficiency(scint.refractive_index,
+                                                                 substrate_index=scint.substrate_index))
+        return (("optical photons emitted", light), ("collected by the objective", light * collection),
+                ("photoelectrons", float(self.electrons_per_quantum(energies_kev, photons))))
 
     def psf_support(self, cell_um: float) -> int:
         """Covers the defocus disc of the whole film plus 3 Airy radii and 1.5 scatter FWHM."""
@@ -303,6 +338,16 @@ class FlatPanel(Detector):
             return per_quantum
         return per_quantum * self.optical_coupling * self.camera.qe_at(float(self.converter.emission_nm))
 
+    def conversion_stages(self, energies_kev, photons):
+        """Direct: electron-hole pairs collected. Indirect: optical photons emitted, reaching the
+        photodiodes, photoelectrons (per absorbed X-ray)."""
+        gain = float(self.electrons_per_quantum(energies_kev, photons))
+        if self.direct:
+            return (("electron-hole pairs collected", gain),)
+        light = float(self._layer.light_per_interaction(energies_kev, photons))
+        return (("optical photons emitted", light), ("reaching the photodiodes", light * self.optical_coupling),
+                ("photoelectrons", gain))
+
     def psf_support(self, cell_um: float) -> int:
         return _gaussian_support(self.blur_fwhm_um, cell_um) if self.blur_fwhm_um else 1
 
@@ -313,3 +358,74 @@ class FlatPanel(Detector):
             return jnp.zeros((size, size), jnp.float32).at[size // 2, size // 2].set(1.0)
         return gaussian_kernel_2d(self.blur_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um, half_width=size // 2,
                                   integrate=True)
+
+
+# --------------------------------------------------------------------------- photon budget
+@dataclass(frozen=True)
+class PhotonBudget:
+    """Quanta per pixel at each stage of a detector's cascade (:meth:`Detector.photon_budget`).
+
+    Attributes
+    ----------
+    stages : tuple of (name, quanta)
+        ``incident X-rays``, ``absorbed X-rays``, then the detector's conversion stages;
+        the last stage is the electrons the readout counts.
+    gain : float
+        Electrons per absorbed X-ray (the Poisson gain of the frame model).
+    exposure_s : float
+        Time the incident quanta arrive in.
+    read_noise_e, dark_e_per_s : float
+        The readout's additive noise (e- rms) and dark current (e-/s).
+    """
+
+    stages: tuple[tuple[str, float], ...]
+    gain: float
+    exposure_s: float
+    read_noise_e: float
+    dark_e_per_s: float
+
+    @property
+    def incident(self) -> float:
+        return self.stages[0][1]
+
+    @property
+    def absorbed(self) -> float:
+        return self.stages[1][1]
+
+    @property
+    def electrons(self) -> float:
+        return self.stages[-1][1]
+
+    @property
+    def quantum_sink(self) -> tuple[str, float]:
+        """The stage after incidence with the fewest quanta: it bounds the DQE (secondary
+        quantum sink when a conversion stage has fewer quanta than the absorbed X-rays)."""
+        return min(self.stages[1:], key=lambda stage: stage[1])
+
+    @property
+    def dqe0(self) -> float:
+        """``eta g / (1 + g)`` with ``eta`` = absorbed / incident (read noise not included)."""
+        return float(dqe0_poisson_gain(self.absorbed / self.incident, self.gain))
+
+    def exposure_for_snr_s(self, snr: float) -> float:
+        """Exposure giving ``snr`` in this open-field pixel (:func:`exposure_for_snr_s`)."""
+        return exposure_for_snr_s(self.absorbed / self.exposure_s, snr, gain=self.gain,
+                                  read_noise_e=self.read_noise_e, dark_e_per_s=self.dark_e_per_s)
+
+
+def exposure_for_snr_s(absorbed_per_s: float, snr: float, *, gain: float | None = None,
+                       read_noise_e: float = 0.0, dark_e_per_s: float = 0.0) -> float:
+    """Exposure time giving ``snr`` in one open-field pixel.
+
+    Without ``gain``: quantum-limited, ``t = snr^2 / absorbed_per_s``. With a Poisson
+    secondary stage of mean ``gain`` electrons per absorbed quantum, the signal ``a t g``
+    has variance ``a t g (1 + g) + read^2 + dark t``; the positive root of the quadratic
+    in ``t`` is returned.
+    """
+    if not (absorbed_per_s > 0 and snr > 0):
+        raise ValueError(f"absorbed_per_s ({absorbed_per_s!r}) and snr ({snr!r}) must be > 0")
+    if gain is None:
+        return snr**2 / absorbed_per_s
+    s = absorbed_per_s * gain
+    b = snr**2 * (s * (1.0 + gain) + dark_e_per_s)
+    return (b + math.sqrt(b**2 + 4.0 * s**2 * snr**2 * read_noise_e**2)) / (2.0 * s**2)

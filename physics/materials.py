@@ -28,6 +28,8 @@ __all__ = [
     "mass_energy_absorption",
     "linear_attenuation_per_um",
     "linear_energy_absorption_per_um",
+    "absorbed_dose_gy",
+    "J_PER_KEV",
 ]
 
 #: cm -> um, for turning (cm^2/g) x (g/cm^3) = 1/cm into 1/um.
@@ -197,3 +199,23 @@ def linear_energy_absorption_per_um(material: str | Material, energies_kev) -> n
     """Linear energy-absorption coefficient mu_en in 1/um."""
     m = get_material(material)
     return mass_energy_absorption(m, energies_kev) * m.density_g_cm3 * _PER_CM_TO_PER_UM
+
+
+#: Joules per keV.
+J_PER_KEV = 1.602176634e-16
+
+
+def absorbed_dose_gy(energies_kev, photons_per_um2, material: str, thickness_um: float) -> float:
+    """Mean absorbed dose (Gy) in a slab of ``material`` facing the fluence ``photons_per_um2``.
+
+    Beer-Lambert energy absorption: of the quanta entering, ``1 - exp(-mu t)`` interact and
+    a fraction ``mu_en / mu`` of their energy stays (the rest escapes as fluorescence and
+    scatter); divided by the slab's mass per um^2. For a thin slab this tends to
+    ``sum phi E mu_en/rho`` (the kerma approximation).
+    """
+    e = np.asarray(energies_kev, float)
+    mu = np.asarray(linear_attenuation_per_um(material, e), float)
+    mu_en = np.asarray(linear_energy_absorption_per_um(material, e), float)
+    deposited_kev = np.sum(np.asarray(photons_per_um2, float) * e * mu_en / mu * -np.expm1(-mu * thickness_um))
+    kg_per_um2 = get_material(material).density_g_cm3 * 1e-15 * thickness_um  # g/cm^3 -> kg/um^3
+    return float(deposited_kev * J_PER_KEV / kg_per_um2)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from physics import materials
+from physics.measure.mtf import first_crossing, mtf_from_lsf
 from physics.chain import ImagingSystem, ViewResponse
 
 __all__ = ["presampled_mtf", "mtf_crossing", "dqe", "line_pair_snr", "exposure_for_snr",
@@ -45,30 +46,22 @@ __all__ = ["presampled_mtf", "mtf_crossing", "dqe", "line_pair_snr", "exposure_f
 
 
 def presampled_mtf(system: ImagingSystem, response: ViewResponse, freq_per_um):
-    """MTF along x at ``freq_per_um`` (array): blur kernel times the pixel aperture."""
-    psf = response.psf
-    lsf = jnp.sum(psf, axis=0)
-    x = (jnp.arange(lsf.shape[0]) - (lsf.shape[0] - 1) / 2) * system.cell_um
+    """MTF along x at ``freq_per_um`` (array): the blur kernel's LSF through the toolkit's
+    :func:`physics.measure.mtf.mtf_from_lsf`, times the pixel aperture (JAX; differentiable)."""
     f = jnp.atleast_1d(jnp.asarray(freq_per_um, dtype=jnp.float32))
-    phase = 2 * jnp.pi * f[:, None] * x[None, :]
-    re = jnp.sum(lsf * jnp.cos(phase), axis=1)
-    im = jnp.sum(lsf * jnp.sin(phase), axis=1)
-    blur = jnp.sqrt(re**2 + im**2 + 1e-30) / jnp.sum(lsf)
+    lsf = jnp.sum(jnp.asarray(response.psf), axis=0)
+    blur = jnp.asarray(mtf_from_lsf(lsf, system.cell_um, freqs=f)[1], jnp.float32)
     return blur * jnp.sinc(f * system.pixel_um)
 
 
 def mtf_crossing(system: ImagingSystem, response: ViewResponse, level: float, *, n_freq: int = 257):
     """First frequency (1/um) where :func:`presampled_mtf` falls to ``level``, up to the
-    pixel Nyquist frequency (returned if it never does). Linear interpolation between
-    grid frequencies keeps it differentiable."""
+    pixel Nyquist frequency (returned if it never does): the toolkit's
+    :func:`physics.measure.mtf.first_crossing` on a grid of ``n_freq`` frequencies
+    (linear interpolation, differentiable under ``jax.grad``)."""
     f = jnp.linspace(0.0, 0.5 / system.pixel_um, n_freq)
     m = presampled_mtf(system, response, f)
-    below = m < level
-    i = jnp.argmax(below)
-    i = jnp.where(jnp.any(below), jnp.maximum(i, 1), n_freq - 1)
-    f0, f1, m0, m1 = f[i - 1], f[i], m[i - 1], m[i]
-    frac = jnp.clip((m0 - level) / jnp.where(m0 - m1 == 0, 1e-12, m0 - m1), 0.0, 1.0)
-    return jnp.where(jnp.any(below), f0 + frac * (f1 - f0), f[-1])
+    return jnp.asarray(first_crossing(f, m, level, never=f[-1]), jnp.float32)
 
 
 def _quanta(system: ImagingSystem, response: ViewResponse):

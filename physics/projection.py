@@ -52,6 +52,7 @@ __all__ = [
     "VoxelObject",
     "path_lengths",
     "transmitted_signal",
+    "chebyshev_log_signal",
     "detector_coordinates",
 ]
 
@@ -247,27 +248,28 @@ def _ramp(x):
     return jnp.where(x < 0, 0.0, jnp.where(x >= 1, 1.0, x))
 
 
-def _overlap_resample(values, axis_len_det, sample_um, scale, shift, src_pixel, src_start, taps):
-    """Mean of a piecewise-constant signal over mapped detector boxes, along the last axis.
+def _overlap_resample(values, axis_len_det, sample_um, scale, shift, src_pixel, src_start, taps, axis=-1):
+    """Mean of a piecewise-constant signal over mapped detector boxes, along ``axis`` (-1 or -2).
 
     Detector sample ``j`` covers ``[e_j, e_j + sample]`` (``e_j`` its lower edge),
     which maps to ``[e_j scale + shift, (e_j + sample) scale + shift]`` in source
     coordinates; source pixel ``k`` covers ``[src_start + k q, src_start + (k+1) q]``.
     The result is the exact box average; pixels outside the source grid are 0.
     """
-    n_src = values.shape[-1]
+    n_src = values.shape[axis]
     lower = (jnp.arange(axis_len_det) - axis_len_det / 2) * sample_um
     lo = (lower * scale + shift - src_start) / src_pixel  # in source-pixel units
     hi = ((lower + sample_um) * scale + shift - src_start) / src_pixel
     width = hi - lo
     first = jnp.floor(lo).astype(jnp.int32)
-    out = jnp.zeros(values.shape[:-1] + (axis_len_det,), dtype=values.dtype)
+    out = None
     for t in range(taps):  # taps is static and small: ceil(footprint/pixel) + 1
         k = first + t
         kf = k.astype(lo.dtype)
         w = _ramp(hi - kf) - _ramp(lo - kf)  # overlap of [lo, hi] with pixel [k, k+1]
         w = jnp.where((k >= 0) & (k < n_src), w / width, 0.0).astype(values.dtype)
-        out = out + jnp.take(values, jnp.clip(k, 0, n_src - 1), axis=-1) * w
+        term = jnp.take(values, jnp.clip(k, 0, n_src - 1), axis=axis) * (w if axis == -1 else w[:, None])
+        out = term if out is None else out + term
     return out
 
 
@@ -280,10 +282,10 @@ def _project_plane(maps, height, pixel, center, source, det_shape, sample_um):
     taps = int(math.ceil(sample_um / pixel)) + 1
     x_start = center[0] - nx * pixel / 2
     y_start = center[1] - ny * pixel / 2
-    along_x = _overlap_resample(maps, det_shape[1], sample_um, scale, sx * height / sz, pixel, x_start, taps)
-    along_y = _overlap_resample(jnp.swapaxes(along_x, -1, -2), det_shape[0], sample_um, scale,
-                                sy * height / sz, pixel, y_start, taps)
-    return jnp.swapaxes(along_y, -1, -2)
+    # Rows first (a gather of whole contiguous rows), then columns: no transposes.
+    along_y = _overlap_resample(maps, det_shape[0], sample_um, scale, sy * height / sz, pixel, y_start, taps,
+                                axis=-2)
+    return _overlap_resample(along_y, det_shape[1], sample_um, scale, sx * height / sz, pixel, x_start, taps)
 
 
 def _obliquity(source, det_shape, sample_um):
@@ -396,13 +398,22 @@ def transmitted_signal(path_lengths, mu_per_um, weights, *, method="auto", lut_s
     weights : array_like, shape (n_E,)
         Weight of each energy bin, e.g. incident photons per bin and sample
         area times the energy the scintillator absorbs per photon.
-    method : {"auto", "direct", "lut"}
+    method : {"auto", "direct", "lut", "chebyshev"}
         "direct": exact sum over energies, in chunks of ``energy_chunk`` bins
         (memory: ``energy_chunk`` image-sized arrays). "lut" (one material
         only): tabulate ``log S(L)`` on ``lut_size`` points from 0 to max(L)
         and interpolate linearly (exact for one energy; relative error
-        ~1e-5 for 50 kVp spectra through tungsten, see the tests). "auto":
-        "lut" for one material, else "direct".
+        ~1e-5 for 50 kVp spectra through tungsten, see the tests).
+        "chebyshev" (one material only): the degree-16 Chebyshev interpolant
+        of ``log S(L)`` on [0, max(L)], evaluated per sample by Clenshaw's
+        recurrence (arithmetic only, ~1.8x faster than the table's gathers on
+        CPU), used where it agrees with ``log S`` within :data:`CHEBYSHEV_TOL`
+        on the table's ``lut_size`` points (relative error of ``S`` <= 2e-6
+        per unit of log-attenuation; holds up to ~5 attenuation lengths of
+        W, Al, Au or C at 30-90 kVp); beyond that, e.g. thick objects whose ``log S`` bends
+        sharply, the table is evaluated instead (decided inside the compiled
+        function by ``lax.cond``; :func:`chebyshev_log_signal` reports the
+        agreement). "auto": "chebyshev" for one material, else "direct".
     lut_size, energy_chunk : int
 
     Returns
@@ -419,14 +430,16 @@ def transmitted_signal(path_lengths, mu_per_um, weights, *, method="auto", lut_s
         raise ValueError(f"weights: expected shape ({mu.shape[1]},), got {w.shape}")
     for arr, key in ((mu, "mu_per_um"), (w, "weights")):
         _check_values(arr, key)
-    if method not in ("auto", "direct", "lut"):
-        raise ValueError(f"method: {method!r} is not one of 'auto', 'direct', 'lut'")
-    if method == "lut" and L.shape[0] != 1:
-        raise ValueError(f"method: 'lut' needs a single material, path_lengths has {L.shape[0]}")
+    if method not in ("auto", "direct", "lut", "chebyshev"):
+        raise ValueError(f"method: {method!r} is not one of 'auto', 'direct', 'lut', 'chebyshev'")
+    if method in ("lut", "chebyshev") and L.shape[0] != 1:
+        raise ValueError(f"method: {method!r} needs a single material, path_lengths has {L.shape[0]}")
     if int(lut_size) < 2 or int(energy_chunk) < 1:
         raise ValueError(f"lut_size / energy_chunk: {lut_size!r} / {energy_chunk!r} must be >= 2 / >= 1")
-    if method == "lut" or (method == "auto" and L.shape[0] == 1):
-        return _signal_lut(L[0], mu[:, :], w, int(lut_size))
+    if method == "lut":
+        return _signal_lut(L[0], mu, w, int(lut_size))
+    if method == "chebyshev" or (method == "auto" and L.shape[0] == 1):
+        return _signal_chebyshev(L[0], mu, w, int(lut_size))
     return _signal_direct(L, mu, w, int(energy_chunk))
 
 
@@ -447,12 +460,89 @@ def _signal_direct(L, mu, w, chunk):
     return out.reshape(L.shape[1:])
 
 
-@partial(jax.jit, static_argnums=(3,))
-def _signal_lut(L, mu, w, size):
-    l_max = jnp.maximum(jnp.max(L), 1e-6)
-    grid = jnp.linspace(0.0, 1.0, size, dtype=L.dtype) * l_max
-    table = jnp.log(w @ jnp.exp(-mu[0][:, None] * grid[None, :]) + 1e-38)  # log S(L)
+def _log_signal(mu, w, lengths):
+    """``log S(L) = log sum_E w(E) exp(-mu(E) L)`` at the points ``lengths`` (one material)."""
+    return jnp.log(w @ jnp.exp(-mu[0][:, None] * lengths[None, :]) + 1e-38)
+
+
+def _lut_eval(L, table, l_max):
+    size = table.shape[0]
     pos = jnp.clip(L / l_max * (size - 1), 0.0, size - 1.0)
     i0 = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, size - 2)
     frac = pos - i0
     return jnp.exp(table[i0] * (1.0 - frac) + table[i0 + 1] * frac)
+
+
+@partial(jax.jit, static_argnums=(3,))
+def _signal_lut(L, mu, w, size):
+    l_max = jnp.maximum(jnp.max(L), 1e-6)
+    table = _log_signal(mu, w, jnp.linspace(0.0, 1.0, size, dtype=L.dtype) * l_max)
+    return _lut_eval(L, table, l_max)
+
+
+#: Degree of the Chebyshev interpolant of ``log S(L)`` (method "chebyshev").
+CHEBYSHEV_DEGREE = 16
+#: Largest disagreement between the Chebyshev interpolant of ``log(S(L) / S(0))`` and the
+#: function on the table's points, per unit of the largest ``|log(S / S(0))|`` (at least 1),
+#: for the interpolant to be used: a relative error of ``S`` <= 2e-6 per unit of
+#: log-attenuation (float32 rounding of the compared values is ~1e-7 per unit).
+CHEBYSHEV_TOL = 2e-6
+
+
+def _clenshaw(coeffs, x):
+    """``sum_k c_k T_k(x)`` by Clenshaw's recurrence (stable on [-1, 1])."""
+    x2 = 2.0 * x
+    b1, b2 = jnp.broadcast_to(coeffs[-1], x.shape), jnp.zeros_like(x)
+    for c in coeffs[-2:0:-1]:  # static degree: unrolled, fused into one elementwise pass
+        b1, b2 = c + x2 * b1 - b2, b1
+    return coeffs[0] + x * b1 - b2
+
+
+def chebyshev_log_signal(mu_per_um, weights, l_max, *, degree: int = CHEBYSHEV_DEGREE, check_size: int = 4096):
+    """Chebyshev interpolant of ``log(S(L) / S(0))`` on ``[0, l_max]`` and its relative error.
+
+    ``S(L) = sum_E w(E) exp(-mu(E) L)`` for one material (``mu_per_um`` of shape
+    (1, n_E)). Interpolates at the ``degree + 1`` Chebyshev points of the first kind
+    (coefficients by the discrete cosine sum, near-minimax), in ``x = 2 L / l_max - 1``;
+    ``S(0)`` is divided out so that float32 rounding scales with the attenuation, not
+    with the number of quanta.
+
+    Returns
+    -------
+    coeffs : jnp.ndarray, shape (degree + 1,)
+    log_s0 : jnp.ndarray (scalar)
+        ``log S(0)``.
+    error : jnp.ndarray (scalar)
+        Largest ``|p(L) - log(S(L)/S(0))|`` over ``check_size`` equispaced points of
+        ``[0, l_max]`` (the points of the "lut" table), divided by
+        ``max(1, |log(S(l_max)/S(0))|)``; compared with :data:`CHEBYSHEV_TOL`.
+    """
+    mu = jnp.asarray(mu_per_um)
+    w = jnp.asarray(weights, dtype=mu.dtype)
+    n = degree + 1
+    theta = np.pi * (np.arange(n) + 0.5) / n
+    to_coeffs = (2.0 / n) * np.cos(np.arange(n)[:, None] * theta[None, :])
+    to_coeffs[0] /= 2.0
+    s0 = jnp.maximum(jnp.sum(w), 1e-30)
+    w = w / s0  # log S(L) - log S(0), computed without cancellation
+    nodes = jnp.asarray((np.cos(theta) + 1.0) / 2.0, mu.dtype) * l_max
+    coeffs = jnp.asarray(to_coeffs, mu.dtype) @ _log_signal(mu, w, nodes)
+    check = jnp.linspace(0.0, 1.0, check_size, dtype=mu.dtype)
+    exact = _log_signal(mu, w, check * l_max)
+    log_s0 = jnp.log(s0 + 1e-38)
+    error = jnp.max(jnp.abs(_clenshaw(coeffs, 2.0 * check - 1.0) - exact)) / jnp.maximum(1.0, jnp.abs(exact[-1]))
+    return coeffs, log_s0, error
+
+
+@partial(jax.jit, static_argnums=(3,))
+def _signal_chebyshev(L, mu, w, size):
+    l_max = jnp.maximum(jnp.max(L), 1e-6)
+    coeffs, log_s0, error = chebyshev_log_signal(mu, w, l_max, check_size=size)
+
+    def smooth(_):
+        return jnp.exp(_clenshaw(coeffs, L * (2.0 / l_max) - 1.0) + log_s0)
+
+    def bent(_):
+        return _lut_eval(L, _log_signal(mu, w, jnp.linspace(0.0, 1.0, size, dtype=L.dtype) * l_max), l_max)
+
+    return jax.lax.cond(error <= CHEBYSHEV_TOL, smooth, bent, None)

@@ -207,12 +207,6 @@ def _phase_indices(k: int, o: int):
     return np.where(valid, y, 0), valid, m_min
 
 
-def _dft_matrix(n: int, taps: int, rows: int) -> np.ndarray:
-    """``exp(-2 pi i u m / n)`` for ``u < rows``, ``m < taps`` (complex64; exact integer phases)."""
-    phase = (np.arange(rows)[:, None] * np.arange(taps)[None, :]) % n
-    return np.exp(-2j * np.pi * phase / n).astype(np.complex64)
-
-
 def apply_psf_binned(field, psf, oversample: int):
     """``bin_to_pixels(apply_psf(field, psf), oversample)``, computed on the pixel grid (exact).
 
@@ -242,10 +236,10 @@ def apply_psf_binned(field, psf, oversample: int):
     h, w = rows // o, cols // o
     phases = jnp.transpose(field.reshape(h, o, w, o), (1, 3, 0, 2))
     shape = (next_fast_len(h + g.shape[2] - 1, real=True), next_fast_len(w + g.shape[3] - 1, real=True))
-    # The o^2 small kernels' spectra by DFT matrices (two small matmuls) rather than padded FFTs.
-    e1 = _dft_matrix(shape[0], g.shape[2], shape[0])
-    e2 = _dft_matrix(shape[1], g.shape[3], shape[1] // 2 + 1)
-    g_spec = jnp.einsum("um,bcmv->bcuv", e1, jnp.einsum("bcmn,vn->bcmv", g.astype(e1.dtype), e2))
+    # The o^2 small kernels' spectra by pruned FFTs: a real FFT of each of the kernel's few
+    # rows, then the complex FFT along the columns (DFT-matrix products cost taps x the
+    # spectrum's size: the whole step was ~10 % slower with them).
+    g_spec = jnp.fft.fft(jnp.fft.rfft(g, n=shape[1], axis=-1), n=shape[0], axis=-2)
     spec = jnp.einsum("bcuv,bcuv->uv", jnp.fft.rfft2(phases, s=shape), g_spec)
     full = jnp.fft.irfft2(spec, s=shape)
     return jax.lax.dynamic_slice(full, (-m1, -m2), (h, w))

@@ -104,6 +104,19 @@ class Spectrum:
             raise ValueError(f"distance_um must be > 0, got {distance_um!r}")
         return self.photons / distance_um**2
 
+    def fluence_at(self, distance_um: float, *, air_path: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (keV) and photons per um^2 per bin at ``distance_um`` on the central ray.
+
+        The :meth:`trimmed` spectrum, inverse square (:meth:`photons_per_um2`), and the
+        attenuation of the air over the distance when ``air_path``.
+        """
+        spec = self.trimmed()
+        e = np.asarray(spec.energies_kev, float)
+        n = np.asarray(spec.photons_per_um2(distance_um), float)
+        if air_path:
+            n = n * np.exp(-np.asarray(materials.linear_attenuation_per_um("Air", e)) * distance_um)
+        return e, n
+
     def filtered(self, material: str | materials.Material, thickness_um: float) -> "Spectrum":
         """The spectrum after a filter of ``thickness_um`` (Beer-Lambert, narrow beam)."""
         if not thickness_um >= 0:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from physics.measure.mtf import first_crossing
+from physics.measure.mtf import first_crossing, gaussian_mtf
 
 #: Refuse below: the fitted model explains < 90 % of the ESF variance; flag below 99 %
 #: (assumed: Gaussian edges give R^2 > 0.995 down to a step of 20 noise sigmas, the
@@ -100,7 +100,7 @@ def _half_stats(values: np.ndarray, diffs: np.ndarray, image_range) -> tuple[flo
 
 def _fit_mtf(psf_sigma, extra_var, cos_a):
     f = np.linspace(0.0, 1.0, 2001)
-    m = np.exp(-2.0 * np.pi**2 * (psf_sigma**2 + extra_var) * f**2) * np.abs(np.sinc(f * cos_a))
+    m = gaussian_mtf(math.sqrt(psf_sigma**2 + extra_var), f) * np.abs(np.sinc(f * cos_a))
     return first_crossing(f, m, 0.5), first_crossing(f, m, 0.1)
 
 

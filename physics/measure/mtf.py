@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physics.tracing import is_concrete
+
 __all__ = [
     "FWHM_PER_SIGMA",
     "gaussian_kernel_1d",
@@ -145,10 +147,21 @@ def mtf_from_lsf(lsf, pitch: float, *, freqs=None, window=None, aperture: float 
     Returns
     -------
     freqs, mtf : np.ndarray
+        Float64 NumPy arrays; when ``lsf``, ``pitch`` or ``freqs`` is traced (``jax.grad``,
+        ``jax.jit``; ``freqs`` must then be given) the same sum in JAX, differentiable and
+        unchecked.
     """
+    if not all(is_concrete(a) for a in (lsf, pitch, freqs, window, aperture)):
+        if freqs is None:
+            raise ValueError("freqs: give them explicitly when the lsf or pitch is traced")
+        f = jnp.ravel(jnp.asarray(freqs))
+        l = jnp.asarray(lsf) * (1.0 if window is None else jnp.asarray(window))
+        mtf = _dtft_modulus(l, pitch, f, jnp) / jnp.sum(l)
+        return f, mtf if aperture is None else mtf / jnp.sinc(f * aperture)
     l = np.asarray(lsf, dtype=float)
     if l.ndim != 1 or l.size < 2:
         raise ValueError(f"lsf: expected a 1D array of at least 2 samples, got shape {l.shape}")
+    pitch = float(pitch)
     if not (math.isfinite(pitch) and pitch > 0):
         raise ValueError(f"pitch: {pitch!r} must be > 0")
     if window is not None:
@@ -169,12 +182,18 @@ def mtf_from_lsf(lsf, pitch: float, *, freqs=None, window=None, aperture: float 
         if f.size and (f.min() < 0 or f.max() > nyquist * (1 + 1e-9)):
             raise ValueError(f"freqs: must lie in [0, {nyquist:.4g}] (Nyquist of a {pitch:.4g} grid), "
                              f"got {f.min():.4g}..{f.max():.4g}")
-        x = np.arange(l.size) * pitch
-        spectrum = np.abs(np.exp(-2j * np.pi * np.outer(f, x)) @ l)
+        spectrum = _dtft_modulus(l, pitch, f, np)
     mtf = spectrum / total
     if aperture is not None:
         mtf = mtf / np.sinc(f * float(aperture))
     return f, mtf
+
+
+def _dtft_modulus(l, pitch, f, xp):
+    """``|sum_i l_i exp(-2 pi i f x_i)|`` with ``x_i = i pitch``, in NumPy or JAX (``xp``); the
+    1e-30 keeps the derivative finite where the modulus vanishes."""
+    phase = 2.0 * np.pi * f[:, None] * (xp.arange(l.shape[0]) * pitch)[None, :]
+    return xp.sqrt((xp.cos(phase) @ l) ** 2 + (xp.sin(phase) @ l) ** 2 + 1e-30)
 
 
 def mtf_from_psf(psf, pitch: float, *, axis: int = 1, freqs=None, aperture: float | None = None,
@@ -186,15 +205,31 @@ def mtf_from_psf(psf, pitch: float, *, axis: int = 1, freqs=None, aperture: floa
     return mtf_from_lsf(a.sum(axis=1 - axis), pitch, freqs=freqs, aperture=aperture, oversample=oversample)
 
 
-def first_crossing(x, y, level: float, *, rising: bool = False, log_x: bool = False) -> float | None:
-    """First ``x`` where ``y`` passes ``level`` (see the module docstring); None if it never does."""
+def first_crossing(x, y, level: float, *, rising: bool = False, log_x: bool = False, never=None):
+    """First ``x`` where ``y`` passes ``level`` (see the module docstring); ``never`` (None)
+    if it never does or starts past it.
+
+    With traced ``y`` or ``x`` (``jax.grad``/``jax.jit``) the same interpolation runs in
+    JAX, differentiable in ``y`` and ``x``, and ``never`` must be a number.
+    """
+    if not (is_concrete(x) and is_concrete(y) and is_concrete(level)):
+        if never is None or log_x:
+            raise ValueError("first_crossing: traced values need a numeric `never` and linear x")
+        xs, ys = jnp.asarray(x), jnp.asarray(y)
+        past = ys >= level if rising else ys < level
+        i = jnp.argmax(past)
+        crossed = jnp.any(past) & (i > 0)
+        i = jnp.maximum(i, 1)
+        dy = ys[i] - ys[i - 1]
+        t = jnp.clip((level - ys[i - 1]) / jnp.where(dy == 0, 1e-12, dy), 0.0, 1.0)
+        return jnp.where(crossed, xs[i - 1] + t * (xs[i] - xs[i - 1]), never)
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError(f"x and y must be 1D of equal length, got {xs.shape} and {ys.shape}")
     past = ys >= level if rising else ys < level
     hits = np.flatnonzero(past)
     if hits.size == 0 or hits[0] == 0:
-        return None
+        return never
     i = hits[0]
     t = (level - ys[i - 1]) / (ys[i] - ys[i - 1])
     if log_x:

@@ -157,3 +157,57 @@ def test_geometric_magnification_set_up_is_a_configuration_of_the_chain():
     assert (right - left) * system.pixel_um == pytest.approx(width * sdd / sod, rel=0.03)
     assert float(flat.max()) < 0.5 * system.camera.max_adu   # not saturated
     assert row.min() < 0.05                                  # 100 um of W is nearly opaque
+
+
+# -- photon budget ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("detector", [LensCoupled(), FlatPanel(), FlatPanel(Photoconductor(), blur_fwhm_um=0.0)],
+                         ids=["lens", "indirect", "direct"])
+def test_photon_budget_stages_conserve_energy_and_end_in_the_frame_gain(detector):
+    """Stages for a 20 keV beam: absorbed = incident x eta; the first conversion stage's
+    quanta carry no more energy than the absorbed X-rays deposit; stages only lose quanta
+    after the conversion; the electrons are absorbed x the frame model's gain."""
+    spec = np.array([1.0e4, 0.0])
+    b = detector.photon_budget(E, spec)
+    names = [name for name, _ in b.stages]
+    assert names[:2] == ["incident X-rays", "absorbed X-rays"]
+    eta = float(detector.interaction_probability(E)[0])
+    assert b.incident == pytest.approx(1.0e4) and b.absorbed == pytest.approx(1.0e4 * eta, rel=1e-6)
+    assert b.electrons == pytest.approx(b.absorbed * float(detector.electrons_per_quantum(E, spec)), rel=1e-6)
+    deposited_kev = 1.0e4 * 20.0 * float(detector.absorbed_energy_fraction(E)[0])
+    first = b.stages[2][1]
+    if isinstance(detector, FlatPanel) and detector.direct:
+        assert first * detector.converter.pair_energy_ev / 1000.0 == pytest.approx(deposited_kev, rel=1e-5)
+    else:  # optical photons of 1240/lambda eV each: far less energy than deposited (yield ~10 %)
+        screen = detector.converter if isinstance(detector, FlatPanel) else detector.scintillator
+        assert 0.0 < first * 1.23984 / screen.emission_nm < deposited_kev
+    later = [q for _, q in b.stages[2:]]
+    assert all(x >= y for x, y in zip(later, later[1:]))
+    assert b.dqe0 == pytest.approx(float(detector.dqe0(E, spec)), rel=1e-5)
+
+
+def test_quantum_sink_of_the_lens_coupled_system_is_the_photoelectrons():
+    """The published set-up collects ~0.5 photoelectron per absorbed X-ray (NA 0.42 in a film
+    of index 2.2): a secondary quantum sink, so DQE(0) < eta / 2; a CsI panel's sink is the
+    absorbed X-rays (hundreds of photoelectrons each)."""
+    spec = tube_spectrum(kvp=50.0, current_ma=1.0, exposure_s=1.0)
+    e, n = spec.fluence_at(1.0e5, air_path=True)
+    lens = LensCoupled().photon_budget(e, n * 0.40625**2)
+    assert lens.quantum_sink[0] == "photoelectrons" and lens.gain < 1.0
+    assert lens.dqe0 < 0.5 * lens.absorbed / lens.incident
+    panel = FlatPanel().photon_budget(e, n * 75.0**2)
+    assert panel.quantum_sink[0] == "absorbed X-rays" and panel.gain > 100
+    assert panel.dqe0 == pytest.approx(panel.absorbed / panel.incident, rel=0.01)
+
+
+@pytest.mark.parametrize("snr", [3.0, 30.0])
+def test_budget_exposure_gives_the_target_snr(snr):
+    """Signal a t g over the noise sqrt(a t g (1 + g) + read^2 + dark t) at the returned t is the target."""
+    spec = tube_spectrum(kvp=50.0, current_ma=1.0, exposure_s=1.0)
+    e, n = spec.fluence_at(5.0e4, air_path=True)
+    for det, pixel in ((LensCoupled(), 0.40625), (FlatPanel(), 75.0)):
+        b = det.photon_budget(e, n * pixel**2 * 1e-3, exposure_s=2.0)  # the quanta of 2 s
+        t = b.exposure_for_snr_s(snr)
+        a, g = b.absorbed / 2.0, b.gain
+        noise = math.sqrt(a * t * g * (1 + g) + b.read_noise_e**2 + b.dark_e_per_s * t)
+        assert a * t * g / noise == pytest.approx(snr, rel=1e-9)

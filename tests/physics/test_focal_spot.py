@@ -15,6 +15,7 @@ from physics.focal_spot import (
     apparent_length_um,
     kernel_at_detector,
     penumbra_magnification,
+    penumbra_mtf,
     source_points,
     source_positions,
 )
@@ -209,3 +210,24 @@ def test_source_point_average_equals_penumbra_kernel_convolution():
     hw = k.shape[0] // 2 + 2  # compare away from the zero-padded border
     np.testing.assert_allclose(np.asarray(averaged)[hw:-hw, hw:-hw], np.asarray(blurred)[hw:-hw, hw:-hw],
                                atol=0.01)
+
+
+@pytest.mark.parametrize("m", [2.0, 185.0])
+def test_penumbra_mtf_gaussian_and_disc_match_analytic(m):
+    """Object-plane penumbra MTF: a Gaussian spot gives exp(-2 pi^2 s^2 f^2) and a disc
+    2 J1(v)/v, with the spot scaled by (M - 1)/M (M = SDD/SOD), at M = 2 and at M = 185
+    (where the kernel grid coarsens)."""
+    from scipy.special import j1
+
+    f = np.linspace(0, 2.0, 81)
+    sod = 5000.0
+    geometry = dict(source_object_um=sod, source_detector_um=m * sod, freqs_per_um=f)
+    scale = (m - 1) / m
+    sigma = 3.0 / FWHM_PER_SIGMA * scale
+    np.testing.assert_allclose(penumbra_mtf(FocalSpot("gaussian", 3.0), **geometry),
+                               np.exp(-2 * np.pi**2 * sigma**2 * f**2), atol=2e-3)
+    a = 1.5 * scale  # disc radius at the object plane
+    v = 2 * np.pi * a * np.maximum(f, 1e-12)
+    np.testing.assert_allclose(penumbra_mtf(FocalSpot("disc", 3.0), **geometry), np.abs(2 * j1(v) / v), atol=1e-2)
+    with pytest.raises(ValueError, match="source_object_um"):
+        penumbra_mtf(FocalSpot(), source_object_um=5.0, source_detector_um=4.0, freqs_per_um=f)

@@ -15,6 +15,8 @@ from physics.projection import (
     LayeredObject,
     VoxelObject,
     detector_coordinates,
+    CHEBYSHEV_TOL,
+    chebyshev_log_signal,
     path_lengths,
     transmitted_signal,
 )
@@ -216,6 +218,92 @@ def test_lookup_table_agrees_with_direct_sum():
     mono = np.asarray(transmitted_signal(L, mu[:, 10:11], w[10:11], method="lut"), np.float64)
     np.testing.assert_allclose(mono, float(w[10]) * np.exp(-float(mu[0, 10]) * np.asarray(L[0], np.float64)),
                                rtol=2e-5)
+
+
+def _box_average_reference(tmap, pixel, center, height, source, det_shape, sample):
+    """Exact box average of a piecewise-constant map by 2D overlap areas (float64, loops)."""
+    s = np.asarray(source, np.float64)
+    scale = 1.0 - height / s[2]
+    ny, nx = tmap.shape
+    x_edges = center[0] - nx * pixel / 2 + pixel * np.arange(nx + 1)
+    y_edges = center[1] - ny * pixel / 2 + pixel * np.arange(ny + 1)
+
+    def overlaps(lower, edges):  # (n_det, n_src) overlap lengths of mapped boxes with pixels
+        lo = lower[:, None] * scale
+        hi = (lower[:, None] + sample) * scale
+        return np.clip(np.minimum(hi, edges[None, 1:]) - np.maximum(lo, edges[None, :-1]), 0, None)
+
+    rows, cols = det_shape
+    ox = overlaps((np.arange(cols) - cols / 2) * sample, x_edges - s[0] * height / s[2])
+    oy = overlaps((np.arange(rows) - rows / 2) * sample, y_edges - s[1] * height / s[2])
+    area = (sample * scale) ** 2
+    return oy @ np.asarray(tmap, np.float64) @ ox.T / area * _obliquity(source, det_shape, sample)
+
+
+def test_path_lengths_equal_exact_overlap_areas():
+    """The separable gathers (rows, then columns) give the 2D box average computed by areas."""
+    rng = np.random.default_rng(7)
+    tmap = rng.uniform(0.0, 3.0, (37, 45))
+    src, h, pixel, center = (310.0, -170.0, 2600.0), 140.0, 0.61, (0.7, -1.3)
+    obj = LayeredObject(("W",), (Layer(h, tmap[None].astype(np.float32), pixel, center),))
+    got = np.asarray(path_lengths(obj, jnp.asarray(src), det_shape=(20, 26), det_pixel_um=1.3, oversample=2))[0]
+    ref = _box_average_reference(tmap, pixel, center, h, src, (40, 52), 0.65)
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5 * ref.max())
+
+
+def _spectrum_like(kvp, energies):
+    return np.where(energies < kvp, np.exp(-((energies - kvp / 2) / (kvp / 4)) ** 2), 0.0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(material=st.sampled_from(["W", "Al", "Au"]), kvp=st.floats(30.0, 90.0),
+       lengths=st.floats(0.05, 4.0), quanta=st.floats(1.0, 1e6))
+def test_chebyshev_beer_lambert_matches_the_exact_sum(material, kvp, lengths, quanta):
+    """Where the degree-16 interpolant is used (its error check passes) it is within 4e-6 per
+    unit of log-attenuation of the exact polychromatic sum (float64 reference), at any number
+    of quanta; where it is not, the result is the table's."""
+    energies = np.arange(8.0, 90.0, 1.0)
+    mu64 = linear_attenuation_per_um(material, energies)
+    w64 = quanta * _spectrum_like(kvp, energies) / _spectrum_like(kvp, energies).sum()
+    l_max = lengths / float(linear_attenuation_per_um(material, [kvp / 2])[0])
+    mu, w = jnp.asarray(mu64[None], jnp.float32), jnp.asarray(w64, jnp.float32)
+    L = np.linspace(0.0, l_max, 2001)
+    exact = w64 @ np.exp(-mu64[:, None] * L[None, :])
+    got = np.asarray(transmitted_signal(jnp.asarray(L[None], jnp.float32), mu, w, method="chebyshev"), np.float64)
+    if float(chebyshev_log_signal(mu, w, l_max)[2]) <= CHEBYSHEV_TOL:
+        np.testing.assert_allclose(got, exact, rtol=4e-6 * max(1.0, np.log(exact[0] / exact[-1])))
+    else:
+        lut = transmitted_signal(jnp.asarray(L[None], jnp.float32), mu, w, method="lut")
+        np.testing.assert_array_equal(got, np.asarray(lut))
+
+
+def test_chebyshev_is_used_for_the_published_chart():
+    """The default scenario's 1 um W chart at 50 kVp (one attenuation length or less) takes the
+    interpolant, within 2e-6 of the exact sum."""
+    energies = np.arange(8.0, 50.0, 1.0)
+    mu64 = linear_attenuation_per_um("W", energies)
+    w64 = 300.0 * _spectrum_like(50.0, energies) / _spectrum_like(50.0, energies).sum()
+    mu, w = jnp.asarray(mu64[None], jnp.float32), jnp.asarray(w64, jnp.float32)
+    assert float(chebyshev_log_signal(mu, w, 1.06)[2]) <= CHEBYSHEV_TOL / 2
+    L = np.linspace(0.0, 1.06, 2001)
+    got = np.asarray(transmitted_signal(jnp.asarray(L[None], jnp.float32), mu, w), np.float64)
+    np.testing.assert_allclose(got, w64 @ np.exp(-mu64[:, None] * L[None, :]), rtol=2e-6)
+
+
+def test_chebyshev_gives_way_to_the_table_where_log_s_bends_sharply():
+    """50 attenuation lengths of W at 90 kVp: the interpolant misses the tolerance, the table is
+    used instead (same values as method='lut'), still within the table's accuracy."""
+    energies = np.arange(8.0, 90.0, 1.0)
+    mu64 = linear_attenuation_per_um("W", energies)
+    w64 = _spectrum_like(90.0, energies)
+    l_max = 50.0 / float(linear_attenuation_per_um("W", [45.0])[0])
+    mu, w = jnp.asarray(mu64[None], jnp.float32), jnp.asarray(w64, jnp.float32)
+    assert float(chebyshev_log_signal(mu, w, l_max)[2]) > CHEBYSHEV_TOL
+    L = jnp.asarray(np.linspace(0.0, l_max, 2001)[None], jnp.float32)
+    auto = np.asarray(transmitted_signal(L, mu, w), np.float64)
+    np.testing.assert_array_equal(auto, np.asarray(transmitted_signal(L, mu, w, method="lut")))
+    exact = w64 @ np.exp(-mu64[:, None] * np.asarray(L[0], np.float64)[None, :])
+    np.testing.assert_allclose(auto, exact, rtol=1e-4)
 
 
 def test_bad_input_names_the_key():

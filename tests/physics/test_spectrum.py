@@ -85,3 +85,16 @@ def test_bad_spectrum_files(tmp_path):
     assert "secret" not in str(info.value)  # file contents are never echoed
     with pytest.raises(ValueError, match="NaN"):
         Spectrum(np.array([1.0, 2.0]), np.array([1.0, np.nan]), 1.0)
+
+
+def test_fluence_at_is_inverse_square_times_air_transmission():
+    """Photons per um^2 on the central ray: 1/r^2 without air; with air, exp(-mu_air r) on top."""
+    from physics.materials import linear_attenuation_per_um
+
+    spec = tube_spectrum(kvp=50.0, current_ma=1.0, exposure_s=1.0)
+    e, vacuum = spec.fluence_at(2.0e5, air_path=False)
+    np.testing.assert_allclose(vacuum, spec.trimmed().photons / 2.0e5**2, rtol=1e-12)
+    e2, near = spec.fluence_at(1.0e5, air_path=True)
+    _, far = spec.fluence_at(2.0e5, air_path=True)
+    np.testing.assert_array_equal(e, e2)
+    np.testing.assert_allclose(far / near, 0.25 * np.exp(-linear_attenuation_per_um("Air", e) * 1.0e5), rtol=1e-9)

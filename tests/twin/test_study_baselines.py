@@ -83,7 +83,7 @@ def compare(run: dict, baseline: dict) -> int:
 
 @pytest.mark.slow
 def test_geometric_vs_optical_matches_its_baseline(gvo_quick_run):
-    from physics.photon_budget import exposure_for_snr_s
+    from physics.detector import exposure_for_snr_s
     from twin.system import build_flat_panel
 
     scenario, _, run = gvo_quick_run

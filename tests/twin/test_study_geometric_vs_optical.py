@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import j1
 
-from physics.focal_spot import FWHM_PER_SIGMA, FocalSpot
+from physics.detector import exposure_for_snr_s
+from physics.focal_spot import FWHM_PER_SIGMA
 from physics.imageio import read_tiff
 from twin.report import verify_report
 from twin.run import SCENARIO_DIR, compute_point, point_dir
 from twin.scenario import parse_scenario
-from physics.photon_budget import exposure_for_snr_s
 from twin.studies.geometric_vs_optical import design as gvo
-from twin.system import Design
 
 # the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
 pytestmark = pytest.mark.xdist_group("study_quick_runs")
@@ -46,23 +44,6 @@ def test_exposure_for_snr_solves_the_noise_equation(rate, snr, gain, read, dark)
     assert math.isclose(signal / math.sqrt(variance), snr, rel_tol=1e-6)
     # A noiseless gain stage (g -> inf, no read/dark) tends to the quantum limit.
     assert exposure_for_snr_s(rate, snr) <= t * (1 + 1e-9)
-
-
-def _design(m, sod=5000.0):
-    return Design("geometric", m, 0.4, 0.4 * m, sod, m * sod, m * sod)
-
-
-@pytest.mark.parametrize("m", [2.0, 185.0])
-def test_penumbra_mtf_gaussian_and_disc_match_analytic(m):
-    f = np.linspace(0, 2.0, 81)
-    design = _design(m)
-    scale = (m - 1) / m  # penumbra referred to the object plane
-    sigma = 3.0 / FWHM_PER_SIGMA * scale
-    assert np.allclose(gvo.penumbra_mtf(FocalSpot("gaussian", 3.0), design, f),
-                       np.exp(-2 * np.pi**2 * sigma**2 * f**2), atol=2e-3)
-    a = 1.5 * scale  # disc radius at the object plane: MTF = 2 J1(2 pi a f) / (2 pi a f)
-    v = 2 * np.pi * a * np.maximum(f, 1e-12)
-    assert np.allclose(gvo.penumbra_mtf(FocalSpot("disc", 3.0), design, f), np.abs(2 * j1(v) / v), atol=1e-2)
 
 
 def test_bad_inputs_name_the_key(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from physics import materials
-from physics.photon_budget import J_PER_KEV, absorbed_dose_gy
+from physics.materials import J_PER_KEV, absorbed_dose_gy
 from twin.report import verify_report
 from twin.run import compute_point
 from twin.studies import kvp_and_filtration as kvp
@@ -58,7 +58,6 @@ def test_contrast_falls_as_the_absorbed_spectrum_hardens(quick):
 def test_contrast_lies_within_the_beer_lambert_bounds(kv, filters, tmp_path):
     """1 - exp(-x) lies between x - x^2/2 and x: with x = mu(E) t averaged over the quanta the
     detector absorbs (assembled here from the spectrum and the detector), the contrast must too."""
-    from physics.photon_budget import photons_at
     from twin.run import SCENARIO_DIR
     from twin.scenario import load_scenario
     from twin.system import build_flat_panel, build_spectrum, build_system
@@ -70,7 +69,7 @@ def test_contrast_lies_within_the_beer_lambert_bounds(kv, filters, tmp_path):
     opt = optical_design(s)
     for setup, detector, design in (("lens_coupled", build_system(s).detector, opt),
                                     ("flat_panel", build_flat_panel(s), geometric_design(s, opt))):
-        e, n = photons_at(build_spectrum(s), design.source_detector_um, air_path=True)
+        e, n = build_spectrum(s).fluence_at(design.source_detector_um, air_path=True)
         a = n * np.asarray(detector.interaction_probability(e))
         x = materials.linear_attenuation_per_um("W", e) * s["object"]["thickness"]
         mean_x, mean_x2 = np.sum(a * x) / a.sum(), np.sum(a * x**2) / a.sum()

@@ -3,16 +3,17 @@
 Per point (``source.kvp``, ``spectrum.filters``) and per set-up - the scenario's
 lens-coupled system, and the flat panel of its geometric-magnification set-up
 (:func:`twin.system.build_flat_panel`, same object-plane pixel) - from the spectrum on
-the central ray, per second of the scenario's tube current (:mod:`physics.photon_budget`):
+the central ray, per second of the scenario's tube current (the detector's
+:meth:`~physics.detector.Detector.photon_budget`):
 
 * **contrast** of the feature (``object.material``, ``object.thickness``; large-area):
   ``C = 1 - sum a(E) exp(-mu(E) t) / sum a(E)``, ``a`` the quanta the detector absorbs;
 * **dose rate** in the feature at its distance from the source (Beer-Lambert energy
-  absorption, :func:`physics.photon_budget.absorbed_dose_gy`);
+  absorption, :func:`physics.materials.absorbed_dose_gy`);
 * **photoelectrons** per object-plane pixel per second (absorbed quanta x the detector's
   gain ``g``) and DQE(0) = ``eta g / (1 + g)``;
 * **exposure** for the feature SNR ``geometric.snr_target`` (open-field SNR ``SNR / C``,
-  Poisson gain stage, read noise and dark current: :func:`physics.photon_budget.exposure_for_snr_s`)
+  Poisson gain stage, read noise and dark current: :meth:`physics.detector.PhotonBudget.exposure_for_snr_s`)
   and the **dose** that exposure gives the feature.
 """
 
@@ -33,7 +34,6 @@ def filter_label(filters) -> str:
 
 def compute(point) -> dict:
     from physics import materials
-    from physics.photon_budget import absorbed_dose_gy, exposure_for_snr_s, photons_at
     from twin.system import build_flat_panel, build_system, geometric_design, optical_design
 
     s = point.scenario
@@ -45,22 +45,20 @@ def compute(point) -> dict:
               "flat_panel": (build_flat_panel(s), geometric_design(s, optical))}
     out = {"kvp": s["source"]["kvp"], "filters": filter_label(s["spectrum"]["filters"])}
     for name, (detector, design) in setups.items():
-        e, at_object = photons_at(spectrum, design.source_object_um, air_path=s["spectrum"]["air_path"])
-        e, at_detector = photons_at(spectrum, design.source_detector_um, air_path=s["spectrum"]["air_path"])
+        e, at_object = spectrum.fluence_at(design.source_object_um, air_path=s["spectrum"]["air_path"])
+        e, at_detector = spectrum.fluence_at(design.source_detector_um, air_path=s["spectrum"]["air_path"])
         incident = at_detector * design.detector_pixel_um**2 * per_s       # per pixel per s, per bin
+        budget = detector.photon_budget(e, incident)                          # quanta per pixel per s
         absorbed = incident * np.asarray(detector.interaction_probability(e), float)
         mu = np.asarray(materials.linear_attenuation_per_um(material, e), float)
         contrast = 1.0 - float(np.sum(absorbed * np.exp(-mu * t)) / absorbed.sum())
-        gain = float(detector.electrons_per_quantum(e, incident))
-        cam = detector.camera
-        exposure = exposure_for_snr_s(absorbed.sum(), s["geometric"]["snr_target"] / contrast, gain=gain,
-                                      read_noise_e=cam.read_noise_e, dark_e_per_s=cam.dark_current_e_per_s)
-        dose_rate = absorbed_dose_gy(e, at_object * per_s, material, t)
+        exposure = budget.exposure_for_snr_s(s["geometric"]["snr_target"] / contrast)
+        dose_rate = materials.absorbed_dose_gy(e, at_object * per_s, material, t)
         out[name] = {"mean_energy_kev": float(np.sum(absorbed * e) / absorbed.sum()), "contrast": contrast,
-                     "dose_rate_gy_per_s": dose_rate, "absorbed_per_pixel_per_s": float(absorbed.sum()),
-                     "electrons_per_quantum": gain, "electrons_per_pixel_per_s": float(absorbed.sum()) * gain,
-                     "dqe0": float(detector.dqe0(e, incident)), "exposure_for_snr_s": exposure,
-                     "dose_for_snr_gy": dose_rate * exposure}
+                     "dose_rate_gy_per_s": dose_rate, "absorbed_per_pixel_per_s": budget.absorbed,
+                     "electrons_per_quantum": budget.gain, "electrons_per_pixel_per_s": budget.electrons,
+                     "quantum_sink": budget.quantum_sink[0], "dqe0": budget.dqe0,
+                     "exposure_for_snr_s": exposure, "dose_for_snr_gy": dose_rate * exposure}
     return out
 
 

@@ -9,7 +9,7 @@ at ``R = geometry.source_distance`` from a thin screen, object at
 Per sweep point (one focal-spot size, applied to both set-ups) this module computes
 
 * **system MTF** at the object plane: the product of the focal-spot penumbra MTF
-  (the numerical kernel of :func:`physics.focal_spot.kernel_at_detector`, scaled by
+  (:func:`physics.focal_spot.penumbra_mtf`: the numerical kernel, scaled by
   ``M - 1`` for the geometric set-up and ``h / (R - h)`` for the optical one, referred
   to the object plane by dividing by the object-to-detector magnification), the
   detector MTF (flat panel: Gaussian screen blur ``geometric.detector_psf_fwhm`` and the
@@ -53,14 +53,14 @@ import numpy as np
 
 from physics.chain import view_response
 from physics.errors import ScenarioError
+from physics.focal_spot import penumbra_mtf
 from physics.measure.mtf import (FWHM_PER_SIGMA, dqe0_poisson_gain, equivalent_gaussian_sigma, first_crossing,
                                  gaussian_mtf, mtf_from_lsf)
 from physics.optics import airy_psf
-from physics.photon_budget import detector_flux, exposure_for_snr_s, photons_at
+from physics.detector import exposure_for_snr_s
 from twin.studies import Study
 from twin.studies.geometric_vs_optical.charts import simulate_geometric_chart, simulate_optical_chart
-from twin.studies.geometric_vs_optical.design import (COMPONENTS, RESOLVED_MTF, SWEPT, best_magnification,
-                                                      penumbra_mtf)
+from twin.studies.geometric_vs_optical.design import COMPONENTS, RESOLVED_MTF, SWEPT, best_magnification
 from twin.studies.geometric_vs_optical.report import report
 from twin.system import Design, build_flat_panel, build_system, geometric_design, optical_design, tube_power_w
 
@@ -164,13 +164,15 @@ def compute(point) -> dict:
     psf = np.asarray(response.psf, float)
     airy = np.asarray(airy_psf(system.detector.microscope.numerical_aperture, system.detector.scintillator.emission_um,
                                pixel_um=system.cell_um, size=psf.shape[0]), float)
-    opt_parts = {"focal_spot": penumbra_mtf(spot, opt, freqs),
+    opt_parts = {"focal_spot": penumbra_mtf(spot, source_object_um=opt.source_object_um,
+                                            source_detector_um=opt.source_detector_um, freqs_per_um=freqs),
                  "scintillator_optics": mtf_from_lsf(psf.sum(axis=0), cell_obj, freqs=freqs, aperture=cell_obj)[1],
                  "pixel": np.sinc(freqs * opt.object_pixel_um)}
     airy_mtf = mtf_from_lsf(airy.sum(axis=0), cell_obj, freqs=freqs, aperture=cell_obj)[1]
-    incident_o, absorbed_o = detector_flux(system.spectrum, distance_um=opt.source_detector_um,
-                                           pixel_um=opt.detector_pixel_um, detector=system.detector,
-                                           air_path=scenario["spectrum"]["air_path"])
+    air = scenario["spectrum"]["air_path"]
+    e_o, n_o = system.spectrum.fluence_at(opt.source_detector_um, air_path=air)
+    budget_o = system.detector.photon_budget(e_o, n_o * opt.detector_pixel_um**2)
+    incident_o, absorbed_o = budget_o.incident, budget_o.absorbed
     gain = float(response.electrons_per_quantum)
     cam = scenario["camera"]
     t_opt = exposure_for_snr_s(absorbed_o, snr, gain=gain, read_noise_e=cam["read_noise"],
@@ -186,15 +188,14 @@ def compute(point) -> dict:
 
     # Geometric set-up: the scenario's flat panel (twin.system.build_flat_panel) at SDD, same tube law.
     panel = build_flat_panel(scenario)
-    geo_parts = {"focal_spot": penumbra_mtf(spot, geo, freqs),
+    geo_parts = {"focal_spot": penumbra_mtf(spot, source_object_um=geo.source_object_um,
+                                            source_detector_um=geo.source_detector_um, freqs_per_um=freqs),
                  "scintillator": gaussian_mtf(panel.blur_fwhm_um / FWHM_PER_SIGMA / geo.magnification, freqs),
                  "pixel": np.sinc(freqs * geo.object_pixel_um)}
-    air = scenario["spectrum"]["air_path"]
-    incident_g, absorbed_g = detector_flux(system.spectrum, distance_um=geo.source_detector_um,
-                                           pixel_um=geo.detector_pixel_um, detector=panel, air_path=air)
-    gain_g = float(panel.electrons_per_quantum(*photons_at(system.spectrum, geo.source_detector_um, air_path=air)))
-    t_geo = exposure_for_snr_s(absorbed_g, snr, gain=gain_g, read_noise_e=panel.camera.read_noise_e,
-                               dark_e_per_s=panel.camera.dark_current_e_per_s)
+    e_g, n_g = system.spectrum.fluence_at(geo.source_detector_um, air_path=air)
+    budget_g = panel.photon_budget(e_g, n_g * geo.detector_pixel_um**2)
+    incident_g, absorbed_g, gain_g = budget_g.incident, budget_g.absorbed, budget_g.gain
+    t_geo = budget_g.exposure_for_snr_s(snr)
     chart_g = None
     if simulate:
         chart_g = simulate_geometric_chart(scenario, geo, current_ma=current, exposure_s=t_geo,
