@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from physics.errors import OptionError
+from physics.version import code_version
 from physics.imageio import (ImageFileError, atomic_path, image_info, member_path, read_json,
                              write_json)
 
@@ -46,15 +47,6 @@ class Dataset:
     hr: np.ndarray
     scale: int
     manifest: dict
-
-
-def code_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("xray-lens-twin")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _plan(n_synthetic, image_dir, hr_size, crop_step, val_fraction, seed):

@@ -26,7 +26,6 @@ returns the same results, and a resumed run the same as an uninterrupted one.
 from __future__ import annotations
 
 import abc
-import functools
 import hashlib
 import importlib.util
 import json
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from physics.errors import InputFileError, OptionError
+from physics.version import code_version
 from physics.imageio import ImageFileError, read_json, write_json
 
 #: The ``--executor`` values :func:`make_executor` accepts.
@@ -253,32 +253,6 @@ def make_executor(spec: str | None) -> Executor:
 
 
 # --------------------------------------------------------------------------- the runner
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus a digest of the product's source, part of every cache key.
-
-    A new release recomputes its points, and so does an edited source file in a
-    development checkout (the version alone let a fixed bug's cached results survive).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        release = version("xray-lens-twin")
-    except PackageNotFoundError:
-        release = "unknown"
-    return f"{release}+{source_digest(Path(__file__).resolve().parents[1])}"
-
-
-def source_digest(root: Path, packages=("physics", "recon", "learn", "twin")) -> str:
-    """SHA-256 (12 hex digits) of the names and bytes of every ``*.py`` under ``root/package``."""
-    digest = hashlib.sha256()
-    for package in packages:
-        for source in sorted((root / package).rglob("*.py")):
-            digest.update(source.relative_to(root).as_posix().encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def point_key(point: dict, *, seed: int, compute: Callable | None = None,

@@ -101,7 +101,7 @@ def test_duplicate_points_are_computed_once(tmp_path):
 
 
 def test_code_version_follows_the_source(tmp_path):
-    from twin.sweep import code_version, source_digest
+    from physics.version import code_version, source_digest
 
     (tmp_path / "physics").mkdir()
     module = tmp_path / "physics" / "chain.py"

@@ -202,7 +202,7 @@ def compute(point) -> dict:
     import jax
 
     from physics.imageio import read_json, write_json
-    from twin.sweep import code_version
+    from physics.version import code_version
     from twin.system import build_setup
 
     work = point.folder
