@@ -220,6 +220,53 @@ def _figure(path):
     return 0
 
 
+BIG = dict(n_views=41, arc_deg=40, source_distance_um=R_UM, det_shape=(2048, 2048),
+           vol_shape=(256, 1024, 1024), voxel_um=0.8, z_range=(10, 10 + 256 * 0.8))
+
+
+def _big_part(part):
+    """One pass of the large case in this (fresh) process; prints its time and peak RSS."""
+    import json
+
+    g = recon.tomosynthesis(det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM, **BIG)
+    A = recon.Projector(g)
+    rng = np.random.default_rng(0)
+    shape = A.vol_shape if part == "forward" else A.proj_shape
+    data = jnp.asarray(rng.random(shape, dtype=np.float32))
+    run = A.forward if part == "forward" else A.adjoint
+    t0, c0 = time.perf_counter(), time.process_time()
+    jax.block_until_ready(run(data))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    print(json.dumps({"part": part, "wall_s": wall, "cpu_s": cpu, "peak_rss_gib": rss,
+                      "voxel_views": float(np.prod(A.vol_shape)) * A.proj_shape[0]}), flush=True)
+    return 0
+
+
+def _big():
+    """The 1024^2 x 256 volume, 41 views, 2048^2 detector: forward and back, each in a fresh
+    subprocess so its maximum RSS is that pass's peak memory (input, output and all XLA
+    buffers). Times include compilation (a few seconds; see the 3D case)."""
+    import json
+    import subprocess
+    import sys
+
+    print(f"large case: volume {BIG['vol_shape']}, {BIG['n_views']} views, detector {BIG['det_shape']}; "
+          "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()), flush=True)
+    for part in ("forward", "back"):
+        out = subprocess.run([sys.executable, __file__, "--big-part", part], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"  {part}: failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {part:7s}: {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s cpu "
+              f"({r['voxel_views'] / r['wall_s'] / 1e6:.1f} M voxel-view/s wall, "
+              f"{r['voxel_views'] / r['cpu_s'] / 1e6:.1f} M/s per cpu-second), "
+              f"peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+    print("  load average after: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -230,7 +277,14 @@ def main(argv=None) -> int:
                         help="only write the tooth figure (ours beside the committed ASTRA references)")
     parser.add_argument("--x64", action="store_true",
                         help="enable jax_enable_x64 (the data stay float32: checks they run as fast)")
+    parser.add_argument("--big", action="store_true",
+                        help="only the 1024^2 x 256, 41-view, 2048^2 case: time and peak memory (minutes)")
+    parser.add_argument("--big-part", choices=("forward", "back"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.big_part:
+        return _big_part(args.big_part)
+    if args.big:
+        return _big()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     if args.figure:

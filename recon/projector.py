@@ -65,6 +65,8 @@ class _Group:
     n_chunks: int
     slab: int             # slices per vmap batch
     affine: bool          # parallel rays, or a detector parallel to the slices: affine map
+    taps: tuple = ()      # 3D separable fast path: (forward, back) taps per output, () if unused
+    bp_slab: int = 1      # slices per back-projection step of an affine group (one view per step)
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,13 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
         affine = geom.parallel or bool(
             np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
             and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
+        taps = _separable_taps(geom, idx, m, a, b, lo, size) if affine and geom.ndim == 3 else ()
+        if taps:
+            chunk = _separable_chunk(geom, perm, (rows, cols), len(views), view_chunk)
+        bp_slab = _bp_slab(geom, perm, (rows, cols)) if affine else 1
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
-                             n_chunks=-(-len(views) // chunk), slab=slab, affine=affine))
+                             n_chunks=-(-len(views) // chunk), slab=slab, affine=affine,
+                             taps=taps, bp_slab=bp_slab))
     return _Plan(ndim=geom.ndim, beam=geom.beam, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
 
@@ -156,6 +163,51 @@ def _block_sizes(geom, perm, det, n_views, view_chunk):
     chunk = min(n_views, int(view_chunk) if view_chunk else max(1, min(n_views, pairs)))
     slab = max(1, min(n[0], pairs // chunk))
     return chunk, slab
+
+
+#: The separable 3D path gathers this many inputs per output at most (assumed: beyond it
+#: the cumulative-sum path, two gathers per output whatever the widths, does less work).
+MAX_TAPS = 4
+
+
+def _separable_taps(geom, views, m, a, b, lo, size):
+    """(forward, back) taps of an affine 3D group, or () when cells or voxels are too wide.
+
+    The scale of each slice-to-detector axis map is linear in the slice position, so its
+    extremes over the volume are at the first and last slice centres.
+    """
+    src, det, u, v = (arr[views] for arr in _vectors_xyz(geom))
+    n_m = geom.vol_shape[_ARRAY_AXIS[3][m]]
+    c = lo[m] + size[m] * np.array([0.5, n_m - 0.5])[:, None]  # (2 slices, 1)
+    scales = []
+    for d, ax in ((u, a), (v, b)):
+        if geom.parallel:
+            scales.append(np.abs(d[:, ax] - d[:, m] * src[:, ax] / src[:, m])[None, :] / size[ax])
+        else:
+            lam = (c - src[None, :, m]) / (det[None, :, m] - src[None, :, m])
+            scales.append(np.abs(lam * d[None, :, ax]) / size[ax])
+    scales = np.concatenate([s.ravel() for s in scales])
+    fwd, back = dd1d.tap_count(scales.max()), dd1d.tap_count(1 / scales.min())
+    return (fwd, back) if max(fwd, back) <= MAX_TAPS else ()
+
+
+def _separable_chunk(geom, perm, det, n_views, view_chunk):
+    """Views per forward step of the separable path: per view, the half-resampled slice and
+    the detector image with its accumulator (float32; float64 takes twice the budget)."""
+    if view_chunk is not None:
+        return min(n_views, int(view_chunk))
+    rows, cols = det
+    per_view = 4 * (geom.vol_shape[perm[1]] * cols + 2 * rows * cols)
+    return max(1, min(n_views, CHUNK_BUDGET_BYTES // per_view))
+
+
+def _bp_slab(geom, perm, det):
+    """Slices per back-projection step of an affine group (one view per step): per slice,
+    the half-resampled view and the slice with its accumulator (8 bytes covers float64)."""
+    n = [geom.vol_shape[ax] for ax in perm]
+    rows, cols = det
+    per_slice = 8 * ((n[1] * cols + 2 * n[1] * n[2]) if len(n) == 3 else 4 * (n[1] + 1))
+    return max(1, min(n[0], CHUNK_BUDGET_BYTES // per_slice))
 
 
 def _params(geom: Geometry, plan: _Plan, dtype):
@@ -247,14 +299,6 @@ def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
     """Transpose of :func:`_fp_one`: one view's weighted projection onto slice ``k``."""
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
-    if g.affine:  # q is the view's integral table along its first resampled axis
-        if plan.ndim == 3:
-            q = dd1d.adjoint_affine_table(q, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam),
-                                          n_vox[1], axis=0)
-            return dd1d.adjoint_affine(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
-                                       n_vox[-1], axis=-1)
-        return dd1d.adjoint_affine_table(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
-                                         n_vox[-1], axis=-1)
     if plan.ndim == 3:
         q = dd1d.adjoint(q, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
                          _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
@@ -281,6 +325,8 @@ def _lengths(c, plan: _Plan, g: _Group, size):
 def _fp_group(volume, p, plan: _Plan, g: _Group):
     if g.affine and plan.ndim == 2:
         return _fp_group_integrals(volume, p, plan, g)
+    if g.taps:
+        return _fp_group_separable(volume, p, plan, g)
     rows, cols = plan.det_shape
     vol_t, kk = _slab_volume(volume, g)
     lo, size = p["lo"], p["size"]
@@ -341,6 +387,52 @@ def _fp_group_integrals(volume, p, plan: _Plan, g: _Group):
     return _map_chunks(chunk_fn, _chunked(p, g), g)
 
 
+def _slice_maps(s, dc, u, v, k, lo, size, plan: _Plan, g: _Group):
+    """Column and row ``(alpha, beta)`` of slice ``k`` (see :func:`_affine`)."""
+    c_k = lo[g.m] + (k + 0.5) * size[g.m]
+    return (_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+            _affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam))
+
+
+def _fp_separable_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
+    """Slice ``k`` on one view's detector: columns, then rows, each a few taps per cell."""
+    rows, cols = plan.det_shape
+    (ax, bx), (ay, by) = _slice_maps(s, dc, u, v, k, lo, size, plan, g)
+    img = dd1d.forward_taps(sl, dd1d.affine_boundaries(ax, bx, cols, sl.dtype), -1, g.taps[0])
+    # Kept apart: fused into the row pass, the column pass is recomputed for every row tap.
+    img = jax.lax.optimization_barrier(img)
+    return dd1d.forward_taps(img, dd1d.affine_boundaries(ay, by, rows, sl.dtype), 0, g.taps[0])
+
+
+def _fp_group_separable(volume, p, plan: _Plan, g: _Group):
+    """3D forward projection of an affine group: slices parallel to the detector (or
+    parallel rays with a detector whose columns and rows map onto two volume axes), so a
+    slice maps onto the detector by a scale and a shift along each axis and its footprint
+    is separable, ``W_rows S W_cols^T``. Each factor is a few taps per detector cell
+    (:func:`recon.dd1d.forward_taps`): no cumulative sum per (view, slice) pair.
+
+    One scan step is one slice for a chunk of views; the slices are added in the
+    accumulator (a sum over a vmapped axis would be fused into the gathers, which XLA:CPU
+    then runs in a cache-hostile order).
+    """
+    rows, cols = plan.det_shape
+    vol_t = jnp.transpose(volume, g.perm)
+    kk = jnp.arange(vol_t.shape[0], dtype=volume.dtype)
+    lo, size = p["lo"], p["size"]
+    one = functools.partial(_fp_separable_one, lo=lo, size=size, plan=plan, g=g)
+    per_view = jax.vmap(one, in_axes=(None, None, 0, 0, 0, 0))
+
+    def chunk_fn(c):
+        def step(acc, xs):
+            sl, k = xs
+            return acc + per_view(sl, k, c["src"], c["det"], c["u"], c["v"]), None
+
+        acc, _ = jax.lax.scan(step, jnp.zeros((g.chunk, rows, cols), volume.dtype), (vol_t, kk))
+        return acc * _lengths(c, plan, g, size)
+
+    return _map_chunks(chunk_fn, _chunked(p, g), g)
+
+
 def _map_chunks(chunk_fn, chunks, g: _Group):
     """``chunk_fn`` over the view chunks, stacked and cut to the group's views.
 
@@ -356,7 +448,66 @@ def _map_chunks(chunk_fn, chunks, g: _Group):
     return out.reshape(-1, *out.shape[2:])[: len(g.views)]
 
 
+def _bp_one_view(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
+    """One view on slice ``k`` for an affine group; ``q`` is the view's integral table
+    along its rows (3D) or columns (2D), built once per view for every slice."""
+    rows, cols = plan.det_shape
+    if plan.ndim == 2:
+        c_k = lo[g.m] + (k + 0.5) * size[g.m]
+        return dd1d.adjoint_affine_table(q, *_affine(s, dc, u, c_k, g.m, g.a, lo, size, plan.beam),
+                                         n_vox[-1], axis=-1)
+    (ax, bx), (ay, by) = _slice_maps(s, dc, u, v, k, lo, size, plan, g)
+    img = dd1d.adjoint_affine_table(q, ay, by, n_vox[1], axis=0)
+    if g.taps:
+        img = jax.lax.optimization_barrier(img)  # else recomputed for every column tap
+        dtype = img.dtype
+        return dd1d.adjoint_taps(img, dd1d.affine_boundaries(ax, bx, cols, dtype),
+                                 dd1d.affine_edges(ax, bx, n_vox[-1], cols, dtype), -1, g.taps[1])
+    return dd1d.adjoint_affine(img, ax, bx, n_vox[-1], axis=-1)
+
+
+def _bp_group_by_view(proj, p, plan: _Plan, g: _Group):
+    """Back projection of an affine group: one view per scan step onto a block of slices.
+
+    Each view's integral table is built once and serves every slice; the views are
+    added in the accumulator, not by a sum over a vmapped axis (XLA:CPU fuses such a sum
+    into the gathers and runs it in a cache-hostile order: 2x slower on the tooth).
+    """
+    rows, cols = plan.det_shape
+    n_vox = [plan.vol_shape[ax] for ax in g.perm]  # (n_m, [n_b,] n_a)
+    n = len(g.views)
+    lo, size = p["lo"], p["size"]
+    src, det, u, v = (p[k][:n] for k in ("src", "det", "u", "v"))
+    lengths = jax.vmap(lambda s, dc, uu, vv: _path_length(s, dc, uu, vv, rows, cols, g.m, size, plan.beam))(
+        src, det, u, v)
+    tables = dd1d.integral_table((proj * lengths.reshape(proj.shape)).reshape(n, rows, cols)
+                                 if plan.ndim == 3 else proj * lengths.reshape(proj.shape),
+                                 1 if plan.ndim == 3 else -1)
+    slab = g.bp_slab
+    n_blocks = -(-n_vox[0] // slab)
+    kk = np.minimum(np.arange(n_blocks * slab), n_vox[0] - 1).reshape(n_blocks, slab)
+    one = functools.partial(_bp_one_view, lo=lo, size=size, n_vox=n_vox, plan=plan, g=g)
+    per_slice = jax.vmap(one, in_axes=(None, 0, None, None, None, None))
+
+    def block_fn(k):
+        def step(acc, xs):
+            q, s, dc, uu, vv = xs
+            return acc + per_slice(q, k, s, dc, uu, vv), None
+
+        acc, _ = jax.lax.scan(step, jnp.zeros((slab, *n_vox[1:]), proj.dtype),
+                              (tables, src, det, u, v))
+        return acc
+
+    if n_blocks == 1:
+        vol_t = block_fn(jnp.asarray(kk[0], proj.dtype))
+    else:
+        vol_t = jax.lax.map(block_fn, jnp.asarray(kk, proj.dtype)).reshape(-1, *n_vox[1:])
+    return jnp.transpose(vol_t[: n_vox[0]], np.argsort(g.perm))
+
+
 def _bp_group(proj, p, plan: _Plan, g: _Group):
+    if g.affine:
+        return _bp_group_by_view(proj, p, plan, g)
     rows, cols = plan.det_shape
     n_vox = [plan.vol_shape[ax] for ax in g.perm]  # (n_m, [n_b,] n_a)
     lo, size = p["lo"], p["size"]
@@ -371,9 +522,6 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
     # vmap over the slices of a block (projection shared), then over the views of a chunk.
     per_view = jax.vmap(jax.vmap(one, in_axes=(None, 0, None, None, None, None)),
                         in_axes=(0, None, 0, 0, 0, 0))
-
-    if g.affine:  # each view's integral table along its first resampled axis, built once
-        weighted = dd1d.integral_table(weighted, 2 if plan.ndim == 3 else -1)
 
     def block_fn(k):
         def chunk_step(acc, xs):
