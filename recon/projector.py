@@ -122,7 +122,10 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
                                  f"the slices (main axis {'xyz'[m]}); the detector is too tilted")
         inplane = [w for w in world if w != m]
         if geom.ndim == 3:
-            a = max(inplane, key=lambda w: abs(u[k, w]))
+            # columns run along the slice axis that u, carried along the central ray onto the
+            # slice, follows most (u itself may lie along the main axis: a tilted detector)
+            u_slice = u[k] - u[k, m] * central / central[m]
+            a = max(inplane, key=lambda w: abs(u_slice[w]))
             b = [w for w in inplane if w != a][0]
         else:
             a, b = inplane[0], -1
@@ -135,9 +138,7 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
         perm = (amap[m], amap[b], amap[a]) if geom.ndim == 3 else (amap[m], amap[a])
         chunk, slab = _block_sizes(geom, perm, (rows, cols), len(views), view_chunk)
         idx = list(views)
-        affine = geom.parallel or bool(
-            np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
-            and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
+        affine = _affine_group(geom, idx, src, u, v, m, a, b)
         taps = _separable_taps(geom, idx, m, a, b, lo, size) if affine and geom.ndim == 3 else ()
         if taps:
             chunk = _separable_chunk(geom, perm, (rows, cols), len(views), view_chunk)
@@ -147,6 +148,24 @@ def _plan(geom: Geometry, view_chunk: int | None) -> _Plan:
                              taps=taps, bp_slab=bp_slab))
     return _Plan(ndim=geom.ndim, beam=geom.beam, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
+
+
+def _affine_group(geom, idx, src, u, v, m, a, b) -> bool:
+    """Whether every view of a group maps each slice onto the detector by a scale and a
+    shift per axis (no shear): parallel rays, or a detector parallel to the slices; in 3D
+    its columns must also trace lines of constant ``b`` and its rows lines of constant
+    ``a`` on the slices (no roll; for parallel rays, no shear from oblique rays)."""
+    if not geom.parallel:
+        return bool(np.all(u[idx, m] == 0) and np.all(v[idx, m] == 0)
+                    and (geom.ndim == 2 or np.all(u[idx, b] == 0) and np.all(v[idx, a] == 0)))
+    if geom.ndim == 2:
+        return True
+    ray = src[idx]
+    # the detector's steps carried along the rays onto a slice: their cross components
+    u_b = u[idx, b] - u[idx, m] * ray[:, b] / ray[:, m]
+    v_a = v[idx, a] - v[idx, m] * ray[:, a] / ray[:, m]
+    tol = 1e-9 * (np.linalg.norm(u[idx], axis=1) + np.linalg.norm(v[idx], axis=1))
+    return bool(np.all(np.abs(u_b) <= tol) and np.all(np.abs(v_a) <= tol))
 
 
 def _block_sizes(geom, perm, det, n_views, view_chunk):
@@ -257,6 +276,68 @@ def _edges(s, dc, d, n_det, n_vox, c_k, m, a, lo, size):
     return num / den
 
 
+def _to_slice(points, s, c_k, m, beam):
+    """Detector ``points`` (..., 3) carried along their rays onto the plane ``x_m = c_k``."""
+    if beam == "parallel":  # s is the ray direction
+        return points + ((c_k - points[..., m]) / s[m])[..., None] * s
+    return s + ((c_k - s[m]) / (points[..., m] - s[m]))[..., None] * (points - s)
+
+
+def _to_detector(points, s, dc, u, v, beam):
+    """Detector ``(col, row)`` offsets from the centre, in cells, of world ``points`` (..., 3)
+    carried along their rays (not restricted to the detector's extent)."""
+    n = jnp.cross(u, v)
+    d = s if beam == "parallel" else points - s
+    q = points + ((dc - points) @ n / (d @ n))[..., None] * d - dc
+    uu, vv, uv, qu, qv = u @ u, v @ v, u @ v, q @ u, q @ v
+    det = uu * vv - uv * uv
+    return (qu * vv - qv * uv) / det, (qv * uu - qu * uv) / det
+
+
+def _slice_points(c_k, a_pos, b_pos, m, a, b):
+    """World points of slice ``c_k`` from in-plane coordinates (broadcast together)."""
+    a_pos, b_pos = jnp.broadcast_arrays(a_pos, b_pos)
+    comp = {m: jnp.full_like(a_pos, c_k), a: a_pos, b: b_pos}
+    return jnp.stack([comp[0], comp[1], comp[2]], axis=-1)
+
+
+def _sheared_maps(s, dc, u, v, c_k, n_vox, plan: _Plan, g: _Group, lo, size):
+    """Boundary positions of the two 1D passes of a 3D view on slice ``c_k``, with shear.
+
+    The column pass resamples each voxel row (``n_b`` of them) along the line through its
+    centre: ``tx[i]`` are the column boundaries where they cross that line (voxel units)
+    and ``ex[i]`` the voxel boundaries on it in column units. The row pass resamples each
+    detector column along the trace of its centre line on the slice: ``ty[:, c]`` are the
+    row boundaries there (voxel units) and ``ey[:, c]`` the voxel boundaries in row units.
+    For a detector parallel to the slices and aligned with the volume axes (or parallel
+    rays with such a projection) every row of ``tx`` and column of ``ty`` is the same: the
+    separable footprint. A rolled detector, oblique parallel rays or a cone beam whose
+    magnification varies across the detector make them differ: the footprint of a voxel
+    is then a parallelogram, which these per-row and per-column maps follow to first order.
+    """
+    rows, cols = plan.det_shape
+    n_b, n_a = n_vox[1], n_vox[-1]
+    m, a, b, beam = g.m, g.a, g.b, plan.beam
+    dt = s.dtype
+    b_mid = lo[b] + (jnp.arange(n_b, dtype=dt) + 0.5) * size[b]
+    b_edge = lo[b] + jnp.arange(n_b + 1, dtype=dt) * size[b]
+    # column boundaries: lines on the detector, traced onto the slice through two points
+    p0 = dc + (jnp.arange(cols + 1, dtype=dt) - cols / 2)[:, None] * u
+    x0, x1 = _to_slice(p0, s, c_k, m, beam), _to_slice(p0 + v, s, c_k, m, beam)
+    slope = (x1[:, a] - x0[:, a]) / (x1[:, b] - x0[:, b])
+    tx = (x0[None, :, a] + (b_mid[:, None] - x0[None, :, b]) * slope - lo[a]) / size[a]
+    a_edge = lo[a] + jnp.arange(n_a + 1, dtype=dt) * size[a]
+    ex = _to_detector(_slice_points(c_k, a_edge[None, :], b_mid[:, None], m, a, b), s, dc, u, v, beam)[0]
+    # row boundaries along each column's centre line
+    cc = (jnp.arange(cols, dtype=dt) - cols / 2 + 0.5)[None, :, None] * u
+    pr = dc + cc + (jnp.arange(rows + 1, dtype=dt) - rows / 2)[:, None, None] * v
+    ty = (_to_slice(pr, s, c_k, m, beam)[..., b] - lo[b]) / size[b]
+    y0, y1 = _to_slice(dc + cc[0], s, c_k, m, beam), _to_slice(dc + cc[0] + v, s, c_k, m, beam)
+    a_line = y0[None, :, a] + (b_edge[:, None] - y0[None, :, b]) * ((y1[:, a] - y0[:, a]) / (y1[:, b] - y0[:, b]))
+    ey = _to_detector(_slice_points(c_k, a_line, b_edge[:, None], m, a, b), s, dc, u, v, beam)[1]
+    return tx, ex + cols / 2, ty, ey + rows / 2
+
+
 def _path_length(s, dc, u, v, rows, cols, m, size, beam):
     """Slice thickness times the secant of each cell-centre ray to the main axis."""
     if beam == "parallel":
@@ -289,10 +370,12 @@ def _fp_one(sl, k, s, dc, u, v, lo, size, plan: _Plan, g: _Group):
         if plan.ndim == 3:
             img = dd1d.forward_affine(img, *_affine(s, dc, v, c_k, g.m, g.b, lo, size, plan.beam), rows, axis=0)
         return img
-    img = dd1d.forward(sl, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size), axis=-1)
     if plan.ndim == 3:
-        img = dd1d.forward(img, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size), axis=0)
-    return img
+        n_vox = [plan.vol_shape[ax] for ax in g.perm]
+        tx, _, ty, _ = _sheared_maps(s, dc, u, v, c_k, n_vox, plan, g, lo, size)
+        img = jax.vmap(lambda f, t: dd1d.forward(f, t, 0))(sl, tx)                      # per voxel row
+        return jax.vmap(lambda f, t: dd1d.forward(f, t, 0), in_axes=1, out_axes=1)(img, ty)  # per column
+    return dd1d.forward(sl, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size), axis=-1)
 
 
 def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
@@ -300,8 +383,9 @@ def _bp_one(q, k, s, dc, u, v, lo, size, n_vox, plan: _Plan, g: _Group):
     rows, cols = plan.det_shape
     c_k = lo[g.m] + (k + 0.5) * size[g.m]
     if plan.ndim == 3:
-        q = dd1d.adjoint(q, _knots(s, dc, v, rows, c_k, g.m, g.b, lo, size),
-                         _edges(s, dc, v, rows, n_vox[1], c_k, g.m, g.b, lo, size), axis=0)
+        tx, ex, ty, ey = _sheared_maps(s, dc, u, v, c_k, n_vox, plan, g, lo, size)
+        q = jax.vmap(lambda h, t, e: dd1d.adjoint(h, t, e, 0), in_axes=1, out_axes=1)(q, ty, ey)
+        return jax.vmap(lambda h, t, e: dd1d.adjoint(h, t, e, 0))(q, tx, ex)
     return dd1d.adjoint(q, _knots(s, dc, u, cols, c_k, g.m, g.a, lo, size),
                         _edges(s, dc, u, cols, n_vox[-1], c_k, g.m, g.a, lo, size), axis=-1)
 
