@@ -6,7 +6,10 @@ Cases (issues 3 and 10):
   projection, ours and ASTRA's CPU algorithms interleaved in this process (``linear``
   projector, ASTRA's fastest CPU one here);
 * 2D: 512 x 512 volume, 41 views over 40 degrees, 1024 detector pixels;
-* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector.
+* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector, with the cumulative-sum path
+  (the separable tap path switched off) timed in the same process for the speed ratio;
+* ``--big``: 1024 x 1024 x 256 volume, 41 views, 2048 x 2048 detector, forward and back
+  each in a fresh subprocess whose maximum RSS is the pass's peak memory (minutes).
 
 Each is timed after compilation (best of ``--repeat``), with compilation timed
 separately; peak memory is the process's maximum RSS (resource) and the peak of
@@ -14,7 +17,8 @@ Python-level allocations (tracemalloc). When ``astra-toolbox`` is importable, th
 also runs through ASTRA's CPU ``line_fanflat`` projector in this process, interleaved with
 ours over ``--rounds`` rounds (the machine is shared, so both see the same load), and the
 ratios of the best and of the median times are printed with the load average.
-Run: ``python bench/recon_bench.py`` (``--skip-3d``, ``--skip-tooth`` leave cases out).
+Run: ``python bench/recon_bench.py`` (``--skip-tooth``, ``--skip-2d``, ``--skip-3d`` leave cases
+out).
 """
 
 from __future__ import annotations

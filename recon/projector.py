@@ -4,19 +4,23 @@ The volume is cut into slices perpendicular to each view's *main axis*, the worl
 along which its central ray runs most (the classic ``|dx| >= |dy|`` switch, extended to
 three axes). On each slice the detector cell boundaries are mapped from the source onto
 the slice plane, and :mod:`recon.dd1d` resamples slice <-> detector by overlap lengths
-(cumulative sums + gathers, never a dense matrix). For a detector parallel to the slices
-(tomosynthesis) in 2D, the forward pass adds the slices' integrals up to the detector
-boundaries over a block of slices before differencing (:func:`_fp_group_integrals`).
-In 3D the footprint is separable: columns through the detector's centre row, rows
-through its centre column. The line
+(cumulative sums or short tap sums + gathers, never a dense matrix). For a detector
+parallel to the slices (tomosynthesis) in 2D, the forward pass adds the slices' integrals
+up to the detector boundaries over a block of slices before differencing
+(:func:`_fp_group_integrals`). In 3D each slice is resampled in two 1D passes, along the
+volume axis the detector columns follow and then the one the rows follow; the line
 integral of cell ``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages,
 with ``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell
 centre.
 
-For tomosynthesis (detector parallel to the slices, ``u || x``, ``v || y``) the mapping
-from a slice to the detector is a scale and a shift, the footprint is exactly a
-rectangle, and the projector is exact distance-driven; for tilted detectors the
-separable footprint is the usual distance-driven approximation.
+When each slice maps onto the detector by a scale and a shift per axis (tomosynthesis:
+a detector parallel to the slices with ``u || x``, ``v || y``; parallel rays without cross
+terms) the footprint is exactly separable and both passes use the same 1D map for every
+row and column (:func:`_fp_group_separable`, a few taps per output). Otherwise (tilted,
+rolled or shifted detectors, oblique parallel rays, wide cone beams) the column pass
+follows each voxel row's own line and the row pass each detector column's own trace on
+the slice (:func:`_sheared_maps`): the distance-driven footprint, to first order in the
+shear.
 
 Values: volumes hold linear attenuation coefficients in 1/um, projections are line
 integrals (dimensionless); geometry lengths in um.
