@@ -214,6 +214,12 @@ def _separable_taps(geom, views, m, a, b, lo, size):
     return (fwd, back) if max(fwd, back) <= MAX_TAPS else ()
 
 
+#: Intermediates of one forward step of the separable 3D path are kept near this size, so
+#: the accumulated detector images stay in cache (assumed from a measurement: on the
+#: 3D benchmark case, chunks of 1, 2 and 12 views took 2.43, 2.52 and 3.45 s of CPU time).
+SEPARABLE_STEP_BYTES = 2 * 2**20
+
+
 def _separable_chunk(geom, perm, det, n_views, view_chunk):
     """Views per forward step of the separable path: per view, the half-resampled slice and
     the detector image with its accumulator (float32; float64 takes twice the budget)."""
@@ -221,7 +227,7 @@ def _separable_chunk(geom, perm, det, n_views, view_chunk):
         return min(n_views, int(view_chunk))
     rows, cols = det
     per_view = 4 * (geom.vol_shape[perm[1]] * cols + 2 * rows * cols)
-    return max(1, min(n_views, CHUNK_BUDGET_BYTES // per_view))
+    return max(1, min(n_views, SEPARABLE_STEP_BYTES // per_view))
 
 
 def _bp_slab(geom, perm, det):
