@@ -6,7 +6,10 @@ Cases (issues 3 and 10):
   projection, ours and ASTRA's CPU algorithms interleaved in this process (``linear``
   projector, ASTRA's fastest CPU one here);
 * 2D: 512 x 512 volume, 41 views over 40 degrees, 1024 detector pixels;
-* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector.
+* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector, with the cumulative-sum path
+  (the separable tap path switched off) timed in the same process for the speed ratio;
+* ``--big``: 1024 x 1024 x 256 volume, 41 views, 2048 x 2048 detector, forward and back
+  each in a fresh subprocess whose maximum RSS is the pass's peak memory (minutes).
 
 Each is timed after compilation (best of ``--repeat``), with compilation timed
 separately; peak memory is the process's maximum RSS (resource) and the peak of
@@ -14,7 +17,8 @@ Python-level allocations (tracemalloc). When ``astra-toolbox`` is importable, th
 also runs through ASTRA's CPU ``line_fanflat`` projector in this process, interleaved with
 ours over ``--rounds`` rounds (the machine is shared, so both see the same load), and the
 ratios of the best and of the median times are printed with the load average.
-Run: ``python bench/recon_bench.py`` (``--skip-3d``, ``--skip-tooth`` leave cases out).
+Run: ``python bench/recon_bench.py`` (``--skip-tooth``, ``--skip-2d``, ``--skip-3d`` leave cases
+out).
 """
 
 from __future__ import annotations
@@ -62,11 +66,33 @@ def _case(name, geom, repeat):
     fp, fp_cpu = _best(lambda: recon.forward_project(x, geom), repeat)
     bp, bp_cpu = _best(lambda: recon.back_project(p, geom), repeat)
     print(f"{name}: volume {geom.vol_shape}, {geom.n_views} views, detector {geom.det_shape}")
-    print(f"  forward : {vox_views / fp / 1e6:8.1f} M voxel-view/s  ({fp:.3f} s wall, {fp_cpu:.3f} s cpu;"
-          f" compile+first run {first_fp:.2f} s)")
-    print(f"  back    : {vox_views / bp / 1e6:8.1f} M voxel-view/s  ({bp:.3f} s wall, {bp_cpu:.3f} s cpu;"
-          f" compile+first run {first_bp:.2f} s)")
+    print(f"  forward : {vox_views / fp / 1e6:8.1f} M voxel-view/s  ({fp:.3f} s wall, {fp_cpu:.3f} s cpu "
+          f"= {vox_views / fp_cpu / 1e6:.1f} M/s per cpu-second; compile+first run {first_fp:.2f} s)")
+    print(f"  back    : {vox_views / bp / 1e6:8.1f} M voxel-view/s  ({bp:.3f} s wall, {bp_cpu:.3f} s cpu "
+          f"= {vox_views / bp_cpu / 1e6:.1f} M/s per cpu-second; compile+first run {first_bp:.2f} s)")
+    print("  load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     return {"fp": fp, "bp": bp, "fp_cpu": fp_cpu, "bp_cpu": bp_cpu, "vv": vox_views, "proj": p}
+
+
+def _cumsum_path(geom, new, repeat):
+    """The same 3D case through the cumulative-sum path (the separable tap path switched
+    off, as before issue 10's fast path), in this process, and the speed ratio."""
+    from recon import projector
+
+    saved, projector.MAX_TAPS = projector.MAX_TAPS, 0
+    try:
+        A = recon.Projector(geom)
+    finally:
+        projector.MAX_TAPS = saved
+    x = jnp.ones(geom.vol_shape, jnp.float32)
+    jax.block_until_ready(A.adjoint(jax.block_until_ready(A.forward(x))))  # compile
+    fp, fp_cpu = _best(lambda: A.forward(x), repeat)
+    bp, bp_cpu = _best(lambda: A.adjoint(new["proj"]), repeat)
+    vv = new["vv"]
+    print(f"  cumulative-sum path (MAX_TAPS = 0): forward {vv / fp / 1e6:.1f} M/s ({fp:.3f} s wall, "
+          f"{fp_cpu:.3f} s cpu), back {vv / bp / 1e6:.1f} M/s ({bp:.3f} s wall, {bp_cpu:.3f} s cpu)")
+    print(f"  separable tap path / cumulative-sum path speed: forward {fp / new['fp']:.2f}x wall, "
+          f"{fp_cpu / new['fp_cpu']:.2f}x cpu; back {bp / new['bp']:.2f}x wall, {bp_cpu / new['bp_cpu']:.2f}x cpu")
 
 
 def _astra_2d(geom, ours, repeat, rounds):
@@ -220,17 +246,71 @@ def _figure(path):
     return 0
 
 
+BIG = dict(n_views=41, arc_deg=40, source_distance_um=R_UM, det_shape=(2048, 2048),
+           vol_shape=(256, 1024, 1024), voxel_um=0.8, z_range=(10, 10 + 256 * 0.8))
+
+
+def _big_part(part):
+    """One pass of the large case in this (fresh) process; prints its time and peak RSS."""
+    import json
+
+    g = recon.tomosynthesis(det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM, **BIG)
+    A = recon.Projector(g)
+    shape = A.vol_shape if part == "forward" else A.proj_shape
+    data = jax.random.uniform(jax.random.key(0), shape, jnp.float32)  # made in place: no host copy
+    run = A.forward if part == "forward" else A.adjoint
+    t0, c0 = time.perf_counter(), time.process_time()
+    jax.block_until_ready(run(data))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    print(json.dumps({"part": part, "wall_s": wall, "cpu_s": cpu, "peak_rss_gib": rss,
+                      "voxel_views": float(np.prod(A.vol_shape)) * A.proj_shape[0]}), flush=True)
+    return 0
+
+
+def _big():
+    """The 1024^2 x 256 volume, 41 views, 2048^2 detector: forward and back, each in a fresh
+    subprocess so its maximum RSS is that pass's peak memory (input, output and all XLA
+    buffers). Times include compilation (a few seconds; see the 3D case)."""
+    import json
+    import subprocess
+    import sys
+
+    print(f"large case: volume {BIG['vol_shape']}, {BIG['n_views']} views, detector {BIG['det_shape']}; "
+          "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()), flush=True)
+    for part in ("forward", "back"):
+        out = subprocess.run([sys.executable, __file__, "--big-part", part], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"  {part}: failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {part:7s}: {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s cpu "
+              f"({r['voxel_views'] / r['wall_s'] / 1e6:.1f} M voxel-view/s wall, "
+              f"{r['voxel_views'] / r['cpu_s'] / 1e6:.1f} M/s per cpu-second), "
+              f"peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+    print("  load average after: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved ours/ASTRA rounds (2D)")
     parser.add_argument("--skip-3d", action="store_true")
     parser.add_argument("--skip-tooth", action="store_true")
+    parser.add_argument("--skip-2d", action="store_true")
     parser.add_argument("--figure", default=None, metavar="PNG",
                         help="only write the tooth figure (ours beside the committed ASTRA references)")
     parser.add_argument("--x64", action="store_true",
                         help="enable jax_enable_x64 (the data stay float32: checks they run as fast)")
+    parser.add_argument("--big", action="store_true",
+                        help="only the 1024^2 x 256, 41-view, 2048^2 case: time and peak memory (minutes)")
+    parser.add_argument("--big-part", choices=("forward", "back"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.big_part:
+        return _big_part(args.big_part)
+    if args.big:
+        return _big()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     if args.figure:
@@ -242,38 +322,36 @@ def main(argv=None) -> int:
 
     if not args.skip_tooth:
         _tooth(max(1, args.repeat // 2), max(1, args.rounds // 2))
-    g2 = recon.tomosynthesis_2d(n_views=41, arc_deg=40, source_distance_um=R_UM, det_cols=1024,
-                                det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
-                                vol_shape=(512, 512), voxel_um=0.5, z_range=(10, 10 + 256))
-    print("load average at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
-    ours = _case("2D", g2, args.repeat)
-    ref = _astra_2d(g2, ours, args.repeat, args.rounds)
-    if ref is not None:
-        inner = ref["sino"] > 0.5 * ref["sino"].max()
-        diff = np.median(np.abs(np.asarray(ours["proj"]) - ref["sino"])[inner] / ref["sino"][inner])
-        t = {k: np.array(v) for k, v in ref["times"].items()}  # (rounds, [wall, cpu])
-        print(f"  interleaved with ASTRA line_fanflat (CPU), {args.rounds} rounds of best-of-{args.repeat}; "
-              f"median |ours - ASTRA| / ASTRA = {diff:.2e}")
-        for name in t:
-            print(f"    {name}: {ours['vv'] / t[name][:, 0].min() / 1e6:6.1f} M/s best, "
-                  f"{ours['vv'] / np.median(t[name][:, 0]) / 1e6:6.1f} M/s median "
-                  f"(wall {t[name][:, 0].min() * 1e3:.0f} ms, cpu {t[name][:, 1].min() * 1e3:.0f} ms)")
-        for op in ("fp", "bp"):
-            a, o = t[f"astra {op}"], t[f"ours {op}"]
-            print(f"  ratio ours/ASTRA speed, {'forward' if op == 'fp' else 'back'}: "
-                  f"{a[:, 0].min() / o[:, 0].min():.2f}x best wall, "
-                  f"{np.median(a[:, 0]) / np.median(o[:, 0]):.2f}x median wall, "
-                  f"{a[:, 1].min() / o[:, 1].min():.2f}x cpu time")
-        print("load average after 2D: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    if not args.skip_2d:
+        g2 = recon.tomosynthesis_2d(n_views=41, arc_deg=40, source_distance_um=R_UM, det_cols=1024,
+                                    det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
+                                    vol_shape=(512, 512), voxel_um=0.5, z_range=(10, 10 + 256))
+        print("load average at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+        ours = _case("2D", g2, args.repeat)
+        ref = _astra_2d(g2, ours, args.repeat, args.rounds)
+        if ref is not None:
+            inner = ref["sino"] > 0.5 * ref["sino"].max()
+            diff = np.median(np.abs(np.asarray(ours["proj"]) - ref["sino"])[inner] / ref["sino"][inner])
+            t = {k: np.array(v) for k, v in ref["times"].items()}  # (rounds, [wall, cpu])
+            print(f"  interleaved with ASTRA line_fanflat (CPU), {args.rounds} rounds of best-of-{args.repeat}; "
+                  f"median |ours - ASTRA| / ASTRA = {diff:.2e}")
+            for name in t:
+                print(f"    {name}: {ours['vv'] / t[name][:, 0].min() / 1e6:6.1f} M/s best, "
+                      f"{ours['vv'] / np.median(t[name][:, 0]) / 1e6:6.1f} M/s median "
+                      f"(wall {t[name][:, 0].min() * 1e3:.0f} ms, cpu {t[name][:, 1].min() * 1e3:.0f} ms)")
+            for op in ("fp", "bp"):
+                a, o = t[f"astra {op}"], t[f"ours {op}"]
+                print(f"  ratio ours/ASTRA speed, {'forward' if op == 'fp' else 'back'}: "
+                      f"{a[:, 0].min() / o[:, 0].min():.2f}x best wall, "
+                      f"{np.median(a[:, 0]) / np.median(o[:, 0]):.2f}x median wall, "
+                      f"{a[:, 1].min() / o[:, 1].min():.2f}x cpu time")
+            print("load average after 2D: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     if not args.skip_3d:
         g3 = recon.tomosynthesis(n_views=25, arc_deg=40, source_distance_um=R_UM, det_shape=(512, 512),
                                  det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
                                  vol_shape=(64, 256, 256), voxel_um=0.8, z_range=(10, 10 + 64 * 0.8))
         three = _case("3D", g3, max(1, args.repeat // 3))
-        # Large case estimate from the measured 3D rate (cost ~ voxels x views x detector/vol ratio)
-        big = 256 * 1024 * 1024 * 41 * (2048 * 2048 / (1024 * 1024)) / (512 * 512 / (256 * 256))
-        print(f"  1024x1024x256 / 41 views / 2048^2 estimate: forward ~{big / three['vv'] * three['fp']:.0f} s,"
-              f" back ~{big / three['vv'] * three['bp']:.0f} s at this rate")
+        _cumsum_path(g3, three, max(1, args.repeat // 3))
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
     _, peak_py = tracemalloc.get_traced_memory()
     print(f"peak memory: {peak_rss:.0f} MiB max RSS (process), {peak_py / 2**20:.0f} MiB peak "

@@ -41,6 +41,9 @@ def test_dot_tomosynthesis_2d(arc, radius, pixel, dz, dx, z0, seed):
        voxel=st.tuples(st.floats(0.5, 3.0), st.floats(0.3, 3.0), st.floats(0.3, 3.0)),
        z0=st.floats(0.0, 50.0), seed=st.integers(0, 2**31))
 @example(arc=0.0, radius=100.0, pixel=0.5, voxel=(1.0, 1.25, 1.0), z0=0.0, seed=0)
+# Outer views with x as main axis: the detector columns (along x) trace z on those slices;
+# before issue 10 they were put on y and the projection was NaN
+@example(arc=91.0, radius=100.0, pixel=0.5, voxel=(1.0, 1.25, 1.0), z0=0.0, seed=0)
 def test_dot_tomosynthesis_3d(arc, radius, pixel, voxel, z0, seed):
     geom = tomo3d(arc_deg=arc, radius=radius + 4 * voxel[0] + z0, pixel=pixel, voxel=voxel, z0=z0)
     assert dot_error(geom, seed) < 1e-5
