@@ -1,6 +1,7 @@
 """Training: loss decreases, checkpoint round trip, exact resume, bad input."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -147,3 +148,28 @@ def test_fine_tuning_starts_from_the_given_checkpoint(tiny_dataset, tiny_checkpo
                                    width=start.config.width)
         train(tiny_dataset, tmp_path / "bad", model_config=other, train_config=cfg, init=start)
     assert fresh["step"] == 1
+
+
+def test_low_contrast_augmentation_scales_patches_about_their_mean():
+    from learn.degrade import DegradationRange
+    from learn.train import MIN_CONTRAST_FACTOR, sample_batch
+
+    rng = np.random.default_rng(0)
+    hr = jnp.asarray(rng.uniform(size=(4, 80, 80)), jnp.float32)
+    # (almost) no noise, so the LR input scales with the target
+    deg = DegradationRange(scale=2, blur_sigma_px=(1.0, 1.0), noise_sigma=(1e-6, 1e-6))
+    key = jax.random.PRNGKey(3)
+    kw = dict(batch_size=32, patch_lr=8, scale=2, degradations=deg)
+    lr0, y0, *_ = sample_batch(key, hr, **kw)
+    lr1, y1, *_ = sample_batch(key, hr, low_contrast=1.0, **kw)
+    lrh, yh, *_ = sample_batch(key, hr, low_contrast=0.5, **kw)
+    # the same patches (same key); every one scaled by a factor in [0.1, 1] about its mean
+    ratio = np.asarray(jnp.std(y1, axis=(1, 2)) / jnp.std(y0, axis=(1, 2)))
+    assert np.all(ratio >= MIN_CONTRAST_FACTOR - 1e-4) and np.all(ratio <= 1 + 1e-4)
+    assert ratio.min() < 0.3 and ratio.max() > 0.7  # spread over the range
+    # means are kept up to the margins cut after the scaling (the window is larger than the target)
+    assert np.max(np.abs(np.mean(y1, axis=(1, 2)) - np.mean(y0, axis=(1, 2)))) < 0.05
+    lr_ratio = np.asarray(jnp.std(lr1, axis=(1, 2)) / jnp.std(lr0, axis=(1, 2)))
+    np.testing.assert_allclose(lr_ratio, ratio, rtol=0.05)  # input and target alike
+    unchanged = np.isclose(np.asarray(jnp.std(yh, axis=(1, 2)) / jnp.std(y0, axis=(1, 2))), 1.0, atol=1e-5)
+    assert 0.2 < unchanged.mean() < 0.8  # about half the patches keep their contrast

@@ -30,6 +30,9 @@ def add_parser(subparsers):
     p.add_argument("--from", dest="from_dir", metavar="DIR",
                    help="folder holding edge.json (sigma_px) and/or noise.json (sigma_normalized) "
                         "written by `twin measure`; a number given on the command line wins")
+    p.add_argument("--single-pass", action="store_true",
+                   help="one network pass instead of the average over the 8 flips/rotations "
+                        "(self-ensemble): 8x faster, 0.1-0.7 dB lower PSNR on the test set")
     p.add_argument("--tile", type=positive_int, default=256, help="tile side in LR pixels, >= 8")
     p.add_argument("--pixel-size", type=quantity("um"), metavar='"0.406 um"',
                    help="input pixel size with unit, when the file carries none (only used to "
@@ -102,7 +105,7 @@ def run(args) -> int:
         warnings.simplefilter("ignore", OutOfRangeWarning)  # reported below, once per slice
         with progress("enhance", n, enabled=not args.json) as advance:
             out, used = enhance(img.data, ck, blur_sigma=blur, noise_sigma=noise, tile=args.tile,
-                                progress=advance, return_info=True)
+                                self_ensemble=not args.single_pass, progress=advance, return_info=True)
     if np.issubdtype(out.dtype, np.floating) and not np.all(np.isfinite(out)):
         raise ResultError(f"{args.out}: the network gave NaN or inf for this input; nothing written")
     for i, u in enumerate(used):
@@ -126,6 +129,7 @@ def run(args) -> int:
               "blur_source": conditioning[0]["blur_source"],
               "noise_sigma": noise_used[0] if n == 1 else noise_used,
               "noise_source": conditioning[0]["noise_source"],
+              "passes": used[0]["passes"],
               "trained_range": ck.trained_range.to_dict()}
     emit(result, as_json=args.json, title="enhance")
     return 0

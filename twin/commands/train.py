@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twin.budget import add_option as add_budget_option
-from twin.options import nonnegative_float, nonnegative_int, positive_float, positive_int
+from twin.options import fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -38,6 +38,9 @@ def add_parser(subparsers):
     p.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (paper: 1e-3)")
     p.add_argument("--weight-decay", type=nonnegative_float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--clip", type=positive_float, default=1.0, help="gradient global-norm clip")
+    p.add_argument("--low-contrast", type=fraction, default=0.0, metavar="FRACTION",
+                   help="fraction of patches whose contrast is reduced (x0.1-1, log-uniform) before "
+                        "degradation: teaches smooth, noise-dominated input (default 0)")
     p.add_argument("--decay", default="cosine", choices=("cosine", "none"),
                    help="learning-rate schedule")
     p.add_argument("--loss", default="l1", choices=("l1", "l2"), help="training loss")
@@ -116,7 +119,8 @@ def run(args) -> int:
     mcfg = dataclasses.replace(mcfg, **overrides) if overrides else mcfg
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch, patch_lr=args.patch,
                        learning_rate=args.lr, weight_decay=args.weight_decay, clip_norm=args.clip,
-                       decay=args.decay, loss=args.loss, val_every=args.val_every,
+                       decay=args.decay, loss=args.loss, low_contrast=args.low_contrast,
+                       val_every=args.val_every,
                        save_every=args.save_every, seed=args.seed)
     budget.check(sizing.training(manifest, batch=args.batch, patch=args.patch, width=mcfg.width,
                                  depth=mcfg.depth), budget.from_args(args))
