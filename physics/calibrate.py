@@ -478,11 +478,13 @@ def edge_object(*, material: str, thickness_um, height_um: float, angle_deg, off
 
 
 def model_transmission(system: ImagingSystem, obj, source_um, *, psf_size: int, object_plane_um: float = 0.0):
-    """Noiseless flat/dark-corrected transmission of ``obj`` (differentiable in ``system``)."""
+    """Noiseless flat/dark-corrected transmission of ``obj`` through the detector's grey-level
+    response (:meth:`physics.detector.Detector.grey_level`; the identity for a linear camera),
+    differentiable in ``system``."""
     response = chain.view_response(system, source_um, object_plane_um=object_plane_um, psf_size=psf_size)
     raw = chain.expected_view(system, obj, source_um, response=response)
     flat, dark = chain.open_field(system, source_um, response)
-    return flat_dark_correct(raw, flat=flat, dark=dark)
+    return system.detector.grey_level(flat_dark_correct(raw, flat=flat, dark=dark))
 
 
 # --------------------------------------------------------------------------- noise frames

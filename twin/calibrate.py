@@ -40,7 +40,16 @@ EDGE_PAD_CELLS = 8
 #: rings, and a window much wider than the one an edge was simulated with biases a weakly
 #: identified thickness (measured: 10 um screen fitted as 9.56 um with this window, 8.94 um
 #: with a 3x wider one, from the same 100 s frames).
-BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0}
+BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0, "detector.blur": 2.0,
+                 "detector.glare_length": 2.0}
+#: Where a key's value of 0 cannot start a gradient fit (no curvature at 0, or a log response
+#: of an opaque edge's zero exposure), the start, as a function of the pixel (um): half a
+#: pixel of blur, 5 % glare (assumed: a small glare to grow or shrink), a veil of 1 % of the
+#: open field (assumed: about the scatter under an opaque plate).
+ZERO_START = {"scintillator.scatter_blur": lambda pixel: 0.5 * pixel,
+              "detector.blur": lambda pixel: 0.5 * pixel,
+              "detector.glare_fraction": lambda pixel: 0.05,
+              "detector.response_offset": lambda pixel: 0.01}
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ def read_frame(path, *, option: str, view: int | None = None) -> tuple[np.ndarra
 
 
 def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark=None, noise=None,
-              noise_dark=None, edge_pixel_um: float | None = None, callback=None) -> Calibration:
+              noise_dark=None, edge_pixel_um: float | None = None, edge_noise=None, callback=None) -> Calibration:
     """Fit ``keys`` of ``scenario`` to an edge image (and/or camera noise frames).
 
     Parameters
@@ -131,7 +140,7 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         if edge_pixel_um is not None and abs(edge_pixel_um / pixel - 1) > 0.01:
             raise OptionError(f"--edge: the file's pixel size {edge_pixel_um:g} um differs from the "
                              f"scenario's {pixel:g} um (camera.pixel / magnification)")
-        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback)
+        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback, edge_noise)
         model = edge_fit.model
         mtf_meas = _mtf50(measured, pixel)
         mtf_model = _mtf50(model, pixel)
@@ -181,7 +190,7 @@ def _source(scenario: Scenario) -> np.ndarray:
     return np.array([0.0, 0.0, scenario["geometry"]["source_distance"]], dtype=np.float32)
 
 
-def _fit_edge(scenario, system, measured, keys, callback) -> FitResult:
+def _fit_edge(scenario, system, measured, keys, callback, noise=None) -> FitResult:
     ob = scenario["object"]
     if ob["phantom"] != "edge":
         raise ScenarioError(f"object.phantom: {ob['phantom']!r}; calibrating from an edge needs "
@@ -191,9 +200,13 @@ def _fit_edge(scenario, system, measured, keys, callback) -> FitResult:
     shape = (rows + 2 * EDGE_PAD_CELLS, cols + 2 * EDGE_PAD_CELLS)
     source = _source(scenario)
     start = {k: current_value(scenario, k, system) for k in keys}
-    start = {k: (_blur_start(k, v, system) if v == 0 else v) for k, v in start.items()}
+    start = {k: (ZERO_START[k](system.pixel_um) if v == 0 and k in ZERO_START else v) for k, v in start.items()}
     ranges = {k: (v, BLUR_HEADROOM.get(k, 1.0) * v) for k, v in start.items()}
-    psf_size = psf_size_for(system, ranges)
+    at_start = apply_values(View(system, jnp.asarray(source)), start).system
+    # The blur runs with a zero boundary (physics.psf.apply_psf_binned): taps beyond the field's
+    # extent never reach a pixel, so a longer kernel only costs time.
+    psf_size = min(psf_size_for(at_start, ranges), 2 * max(system.field_shape) - 1)
+    _check_unsaturated(at_start, source)
     angle0, offset0 = edge_initial_guess(measured, pixel_um=system.pixel_um)
     params = [_parameter(scenario, k, v) for k, v in start.items()]
     params += [Parameter("edge.angle", angle0, scale=1.0, nuisance=True),
@@ -208,12 +221,21 @@ def _fit_edge(scenario, system, measured, keys, callback) -> FitResult:
         return model_transmission(view.system, obj, view.source_um, psf_size=psf_size,
                                   object_plane_um=height)
 
-    return fit_least_squares(predict, measured, params, affine=True, callback=callback)
+    return fit_least_squares(predict, measured, params, affine=True, callback=callback, noise=noise)
 
 
-def _blur_start(key, value, system) -> float:
-    """A zero blur cannot start a gradient fit (no curvature at 0): start at half a pixel."""
-    return 0.5 * system.pixel_um if key == "scintillator.scatter_blur" else value
+def _check_unsaturated(system, source) -> None:
+    """A saturated model open field makes the fitted edge a clipped step: refuse it."""
+    from physics import chain
+
+    small = chain_roi(system)
+    flat, _ = chain.open_field(small, jnp.asarray(source), chain.view_response(small, jnp.asarray(source)))
+    cam = small.camera
+    ceiling = min(cam.max_adu, cam.full_well_e / cam.gain_e_per_adu + cam.offset_adu)
+    if float(jnp.max(flat)) >= 0.999 * ceiling:
+        raise ScenarioError(f"camera.full_well: the scenario's open field saturates the camera "
+                            f"({float(jnp.max(flat)):.6g} ADU at the {ceiling:.6g} ADU ceiling), so a model "
+                            "edge would be clipped; lower acquisition.exposure or raise camera.full_well/gain")
 
 
 def _parameter(scenario, key, value) -> Parameter:
@@ -221,7 +243,7 @@ def _parameter(scenario, key, value) -> Parameter:
     lo, hi = t.lower(scenario), t.upper(scenario)
     if t.log:
         return Parameter(key, value, max(lo, value * 1e-3), hi, log=True)
-    return Parameter(key, value, lo, hi, scale=max(abs(value), 1e-3))
+    return Parameter(key, value, lo, hi, scale=abs(value) if value else 1.0)
 
 
 def _fit_noise(scenario, system, keys, noise, noise_dark) -> FitResult:
