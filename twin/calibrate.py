@@ -21,10 +21,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from physics import chain
 from physics.errors import InputFileError, OptionError
 from physics.calibrate import (FitResult, Parameter, edge_initial_guess, edge_object, fit_least_squares,
                                frame_moments, model_transmission, uniform_frame_moments)
 from physics.camera import flat_dark_correct
+from physics.detector import FlatPanel
 from physics.imageio import atomic_path, read_tiff
 from physics.measure.edge import measure_edge
 from twin.report import Quantity, Report, new_figure, save_figure
@@ -40,6 +42,10 @@ EDGE_PAD_CELLS = 8
 #: rings, and a window much wider than the one an edge was simulated with biases a weakly
 #: identified thickness (measured: 10 um screen fitted as 9.56 um with this window, 8.94 um
 #: with a 3x wider one, from the same 100 s frames).
+#: Largest margin (pixels) modelled around the ROI for the light the PSF brings in from
+#: beyond it (assumed: 32 px holds 99 % of a glare of 5 px length, 1 - (1 + 6.4) e^-6.4;
+#: the cost grows with the margin).
+MAX_MARGIN_PX = 32
 BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0, "detector.blur": 2.0,
                  "detector.glare_length": 2.0}
 #: Where a key's value of 0 cannot start a gradient fit (no curvature at 0, or a log response
@@ -195,18 +201,21 @@ def _fit_edge(scenario, system, measured, keys, callback, noise=None) -> FitResu
     if ob["phantom"] != "edge":
         raise ScenarioError(f"object.phantom: {ob['phantom']!r}; calibrating from an edge needs "
                             "phantom = \"edge\" (with its material, thickness and height)")
-    cell = system.cell_um
-    rows, cols = system.field_shape
-    shape = (rows + 2 * EDGE_PAD_CELLS, cols + 2 * EDGE_PAD_CELLS)
     source = _source(scenario)
     start = {k: current_value(scenario, k, system) for k in keys}
     start = {k: (ZERO_START[k](system.pixel_um) if v == 0 and k in ZERO_START else v) for k, v in start.items()}
     ranges = {k: (v, BLUR_HEADROOM.get(k, 1.0) * v) for k, v in start.items()}
     at_start = apply_values(View(system, jnp.asarray(source)), start).system
-    # The blur runs with a zero boundary (physics.psf.apply_psf_binned): taps beyond the field's
-    # extent never reach a pixel, so a longer kernel only costs time.
-    psf_size = min(psf_size_for(at_start, ranges), 2 * max(system.field_shape) - 1)
+    psf_size = psf_size_for(at_start, ranges)
     _check_unsaturated(at_start, source)
+    margin = _margin_px(at_start, psf_size)
+    roi_rows, roi_cols = system.roi_shape
+    wide = chain.with_params(system, roi_shape=(roi_rows + 2 * margin, roi_cols + 2 * margin))
+    cell = system.cell_um
+    rows, cols = wide.field_shape
+    shape = (rows + 2 * EDGE_PAD_CELLS, cols + 2 * EDGE_PAD_CELLS)
+    # Taps beyond the wide field's extent never reach a pixel: a longer kernel only costs time.
+    psf_size = min(psf_size, 2 * max(rows, cols) - 1)
     angle0, offset0 = edge_initial_guess(measured, pixel_um=system.pixel_um)
     params = [_parameter(scenario, k, v) for k, v in start.items()]
     params += [Parameter("edge.angle", angle0, scale=1.0, nuisance=True),
@@ -214,20 +223,36 @@ def _fit_edge(scenario, system, measured, keys, callback, noise=None) -> FitResu
     material, thickness, height = ob["material"], ob["thickness"], ob["height"]
 
     def predict(values):
-        view = apply_values(View(system, jnp.asarray(source)), {k: values[k] for k in keys})
+        view = apply_values(View(wide, jnp.asarray(source)), {k: values[k] for k in keys})
         obj = edge_object(material=material, thickness_um=thickness, height_um=height,
                           angle_deg=values["edge.angle"], offset_um=values["edge.offset"], cell_um=cell,
                           shape=shape)
-        return model_transmission(view.system, obj, view.source_um, psf_size=psf_size,
-                                  object_plane_um=height)
+        image = model_transmission(view.system, obj, view.source_um, psf_size=psf_size, object_plane_um=height)
+        return image[margin:margin + roi_rows, margin:margin + roi_cols]
 
     return fit_least_squares(predict, measured, params, affine=True, callback=callback, noise=noise)
 
 
+def _margin_px(system, psf_size: int) -> int:
+    """Pixels modelled around the ROI for the light the PSF brings in from beyond it.
+
+    The chain blurs with a zero boundary (:func:`physics.psf.apply_psf_binned`), as if no
+    light came from beyond the ROI. A glare tail reaches tens of pixels, so a measured ROI
+    receives a share of its light from outside: a flat panel with glare is modelled with a
+    margin of the PSF's half-width (at most :data:`MAX_MARGIN_PX`), cropped after the blur.
+    The lens-coupled PSF keeps its energy within a pixel or two, and ``twin simulate``'s own
+    frames carry the chain's zero boundary, which a margin would then misfit (measured: the
+    10 um screen of scenarios/calibrate_edge.toml fitted as 8.7 um with a 19 px margin,
+    9.7 um without); it gets none.
+    """
+    det = system.detector
+    if not (isinstance(det, FlatPanel) and det.glare_fraction > 0):
+        return 0
+    return min(int(math.ceil((psf_size // 2) / system.oversample)), MAX_MARGIN_PX)
+
+
 def _check_unsaturated(system, source) -> None:
     """A saturated model open field makes the fitted edge a clipped step: refuse it."""
-    from physics import chain
-
     small = chain_roi(system)
     flat, _ = chain.open_field(small, jnp.asarray(source), chain.view_response(small, jnp.asarray(source)))
     cam = small.camera
