@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
         help="fit scenario parameters to measured edge / noise images",
         description="Fit continuous scenario parameters (e.g. scintillator.thickness, "
                     "scintillator.scatter_blur, scintillator.focus_depth, source.focal_spot_size, optics.na; "
+                    "for a [detector] type = \"flat_panel\" detector.blur, detector.glare_fraction, "
+                    "detector.glare_length, detector.response_gamma, detector.response_offset; "
                     "camera.gain, camera.read_noise from --noise frames) to a measured slanted edge by "
                     "gradient through the chain, starting from the scenario's values. The edge position and "
                     "angle and an affine grey-level map are fitted as nuisance parameters. Writes "
