@@ -136,3 +136,45 @@ def test_camera_gain_from_noise_frames(capsys, tmp_path):
     assert fit["value"] == pytest.approx(0.6, rel=0.02)
     assert abs(fit["value"] - 0.6) <= 4 * fit["std"]
     assert load_scenario(tmp_path / "out" / "calibrated.toml")["camera"]["gain"] == pytest.approx(fit["value"])
+
+
+def test_flat_panel_blur_glare_and_response_are_recovered_from_a_noisy_edge(capsys, tmp_path):
+    """The dental scenario's detector at known blur, glare and grey-level response: a noisy
+    edge drawn from the chain (wide field, cropped: glare from beyond the ROI included) is
+    fitted back by `twin calibrate` from perturbed starts, each key within 5 % and 3 sigma."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from physics import chain
+    from physics.calibrate import edge_object, model_transmission
+    from physics.imageio import write_tiff
+    from twin.system import build_system
+    from twin.tunable import View, apply_values
+
+    truth = {"detector.blur": 50.0, "detector.glare_fraction": 0.25, "detector.glare_length": 120.0,
+             "detector.response_gamma": 0.6}
+    rows, cols, margin = 48, 64, 32
+    scenario = load_scenario(DENTAL).with_values({"detector.response_offset": 0.05})
+    system = build_system(scenario)
+    system = chain.with_params(system, roi_shape=(rows + 2 * margin, cols + 2 * margin))
+    source = jnp.asarray([0.0, 0.0, scenario["geometry"]["source_distance"]], jnp.float32)
+    system = apply_values(View(system, source), truth).system
+    fr, fc = system.field_shape
+    obj = edge_object(material="W", thickness_um=1000.0, height_um=0.0, angle_deg=96.0, offset_um=20.0,
+                      cell_um=system.cell_um, shape=(fr + 16, fc + 16))
+    grey = np.asarray(model_transmission(system, obj, source, psf_size=chain.psf_support(system)), float)
+    grey = 1500.0 * (grey[margin:margin + rows, margin:margin + cols] + 2.0) + 50.0  # an affine vendor scale
+    noisy = grey + np.random.default_rng(7).normal(size=grey.shape) * np.sqrt(0.3 * grey)
+    write_tiff(tmp_path / "edge.tif", noisy.astype(np.float32), pixel_size_um=30.0)
+    starts = ['detector.blur="40 um"', "detector.glare_fraction=0.15", 'detector.glare_length="90 um"',
+              "detector.response_gamma=0.8"]
+    capsys.readouterr()
+    assert main(["calibrate", str(DENTAL), "--edge", str(tmp_path / "edge.tif"), "--fit", ",".join(truth),
+                 "--set", "detector.response_offset=0.05", *[a for s in starts for a in ("--set", s)],
+                 "--out", str(tmp_path / "out"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key, value in truth.items():
+        fit = result["fitted"][key]
+        assert fit["value"] == pytest.approx(value, rel=0.05), key
+        assert abs(fit["value"] - value) <= 3.0 * fit["std"], key
+    assert 0.7 < result["loss"] < 1.5
