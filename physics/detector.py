@@ -143,11 +143,6 @@ class GreyLevelResponse:
         if is_concrete(self.offset) and not float(self.offset) >= 0:
             raise ValueError(f"offset: {self.offset!r} must be >= 0")
 
-    @property
-    def linear(self) -> bool:
-        """True when the response is the identity up to an affine map (concrete gamma 1)."""
-        return is_concrete(self.gamma) and is_concrete(self.offset) and float(self.gamma) == 1.0
-
     def __call__(self, transmission):
         t = jnp.asarray(transmission)
         # log of a positive argument (T from a blurred edge can round to 0 or just below).

@@ -122,6 +122,10 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         Raw open-beam frames (one or a stack) and dark frames for ``camera.*`` keys.
     edge_pixel_um : float, optional
         Pixel size stated by the edge file, checked against the scenario's.
+    edge_noise : (a, b), optional
+        Variance model ``var = a * mean + b`` of the edge image's pixels (e.g. from repeated
+        frames); default: estimated from the residuals of a first, unweighted fit
+        (:func:`physics.calibrate.fit_least_squares`).
     """
     if not keys:
         raise OptionError("--fit: name at least one key")
