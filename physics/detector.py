@@ -351,6 +351,12 @@ class FlatPanel(Detector):
         Decay length of the glare kernel. 100 um assumed because light escaping the
         columns of a CsI screen spreads over about the screen thickness (100-600 um);
         used only when ``glare_fraction > 0``.
+    shoulder_fraction, shoulder_length_um : float
+        A second, short exponential component mixed into the core before the glare:
+        core = (1 - s) Gauss + s Exp(shoulder_length), PSF = (1 - w) core + w Exp(glare_length).
+        Light spreading over a few pixels (between the CsI columns, in a fibre-optic
+        plate) gives the LSF a peak sharper than a Gaussian of the same width on a broad
+        shoulder. 0 (default) and 30 um assumed, as the glare: to be measured.
     response : GreyLevelResponse
         Grey-level response of the delivered image (default linear).
     """
@@ -362,6 +368,8 @@ class FlatPanel(Detector):
     optical_coupling: float = 0.5
     glare_fraction: float = 0.0
     glare_length_um: float = 100.0
+    shoulder_fraction: float = 0.0
+    shoulder_length_um: float = 30.0
     response: GreyLevelResponse = field(default_factory=GreyLevelResponse)
 
     def __post_init__(self):
@@ -375,6 +383,10 @@ class FlatPanel(Detector):
             raise ValueError(f"glare_fraction: {self.glare_fraction!r} must be in [0, 1)")
         if is_concrete(self.glare_length_um) and not float(self.glare_length_um) > 0:
             raise ValueError(f"glare_length_um: {self.glare_length_um!r} must be > 0")
+        if is_concrete(self.shoulder_fraction) and not 0.0 <= float(self.shoulder_fraction) < 1.0:
+            raise ValueError(f"shoulder_fraction: {self.shoulder_fraction!r} must be in [0, 1)")
+        if is_concrete(self.shoulder_length_um) and not float(self.shoulder_length_um) > 0:
+            raise ValueError(f"shoulder_length_um: {self.shoulder_length_um!r} must be > 0")
         if not isinstance(self.response, GreyLevelResponse):
             raise ValueError(f"response: expected a GreyLevelResponse, got {self.response!r}")
 
@@ -404,10 +416,12 @@ class FlatPanel(Detector):
         return per_quantum * self.optical_coupling * self.camera.qe_at(float(self.converter.emission_nm))
 
     def psf_support(self, cell_um: float) -> int:
-        """Holds +-4 sigma of the Gaussian and, with glare, :data:`GLARE_SUPPORT_LENGTHS` glare lengths."""
+        """Holds +-4 sigma of the Gaussian and :data:`GLARE_SUPPORT_LENGTHS` lengths of each
+        exponential component in use."""
         size = _gaussian_support(self.blur_fwhm_um, cell_um) if self.blur_fwhm_um else 1
-        if self._glare:
-            size = max(size, 2 * int(math.ceil(GLARE_SUPPORT_LENGTHS * float(self.glare_length_um) / cell_um)) + 1)
+        for used, length in ((self._glare, self.glare_length_um), (self._shoulder, self.shoulder_length_um)):
+            if used:
+                size = max(size, 2 * int(math.ceil(GLARE_SUPPORT_LENGTHS * float(length) / cell_um)) + 1)
         return size
 
     @property
@@ -415,15 +429,23 @@ class FlatPanel(Detector):
         """A glare component to add (a traced fraction is being fitted: keep it)."""
         return not is_concrete(self.glare_fraction) or float(self.glare_fraction) > 0
 
+    @property
+    def _shoulder(self) -> bool:
+        return not is_concrete(self.shoulder_fraction) or float(self.shoulder_fraction) > 0
+
     def psf(self, energies_kev, photons, *, cell_um, size=None):
-        """Pixel-integrated Gaussian of ``blur_fwhm_um`` (a delta when 0) mixed with the glare
-        kernel by ``glare_fraction``; independent of the spectrum."""
+        """Pixel-integrated Gaussian of ``blur_fwhm_um`` (a delta when 0) mixed with the
+        shoulder kernel by ``shoulder_fraction``, then with the glare kernel by
+        ``glare_fraction``; independent of the spectrum."""
         size = size or self.psf_support(cell_um)
         if is_concrete(self.blur_fwhm_um) and not self.blur_fwhm_um:
             core = jnp.zeros((size, size), jnp.float32).at[size // 2, size // 2].set(1.0)
         else:
             core = gaussian_kernel_2d(self.blur_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um, half_width=size // 2,
                                       integrate=True)
+        if self._shoulder:
+            shoulder = exponential_kernel_2d(self.shoulder_length_um, pitch=cell_um, half_width=size // 2)
+            core = (1.0 - self.shoulder_fraction) * core + self.shoulder_fraction * shoulder
         if not self._glare:
             return core
         glare = exponential_kernel_2d(self.glare_length_um, pitch=cell_um, half_width=size // 2)

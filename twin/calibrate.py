@@ -47,14 +47,15 @@ EDGE_PAD_CELLS = 8
 #: the cost grows with the margin).
 MAX_MARGIN_PX = 32
 BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0, "detector.blur": 2.0,
-                 "detector.glare_length": 2.0}
+                 "detector.glare_length": 2.0, "detector.shoulder_length": 2.0}
 #: Where a key's value of 0 cannot start a gradient fit (no curvature at 0, or a log response
 #: of an opaque edge's zero exposure), the start, as a function of the pixel (um): half a
-#: pixel of blur, 5 % glare (assumed: a small glare to grow or shrink), a veil of 1 % of the
+#: pixel of blur, 5 % glare or shoulder (assumed: a small glare to grow or shrink), a veil of 1 % of the
 #: open field (assumed: about the scatter under an opaque plate).
 ZERO_START = {"scintillator.scatter_blur": lambda pixel: 0.5 * pixel,
               "detector.blur": lambda pixel: 0.5 * pixel,
               "detector.glare_fraction": lambda pixel: 0.05,
+              "detector.shoulder_fraction": lambda pixel: 0.05,
               "detector.response_offset": lambda pixel: 0.01}
 
 
@@ -250,7 +251,7 @@ def _margin_px(system, psf_size: int) -> int:
     9.7 um without); it gets none.
     """
     det = system.detector
-    if not (isinstance(det, FlatPanel) and det.glare_fraction > 0):
+    if not (isinstance(det, FlatPanel) and (det.glare_fraction > 0 or det.shoulder_fraction > 0)):
         return 0
     return min(int(math.ceil((psf_size // 2) / system.oversample)), MAX_MARGIN_PX)
 

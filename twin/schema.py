@@ -183,6 +183,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "glare_length": Q("100 um", "um", "flat panel: decay length of the glare kernel",
                           "assumed: about a CsI screen's thickness (light escaping the columns)",
                           min=0.0, inclusive_min=False),
+        "shoulder_fraction": Field("number", 0.0, min=0.0, max=0.99,
+                                   doc="flat panel: share of the core in a short exponential kernel "
+                                       "exp(-r / shoulder_length) (light spreading over a few pixels: a "
+                                       "peak sharper than a Gaussian on a broad shoulder)",
+                                   source="assumed 0: a property of each screen, measured by twin calibrate"),
+        "shoulder_length": Q("30 um", "um", "flat panel: decay length of the shoulder kernel",
+                             "assumed: about a pixel of a dental sensor", min=0.0, inclusive_min=False),
         "response_gamma": Field("number", 1.0, min=-3.0, max=3.0,
                                 doc="grey-level response ((T + offset)^gamma - 1) / gamma of the delivered "
                                     "image to the flat-corrected exposure T: 1 linear, 0 logarithmic",

@@ -99,9 +99,11 @@ def build_system(scenario: Scenario) -> ImagingSystem:
     if det["type"] == "flat_panel":
         detector = FlatPanel(converter=scint, camera=camera, blur_fwhm_um=det["blur"],
                              glare_fraction=det["glare_fraction"], glare_length_um=det["glare_length"],
+                             shoulder_fraction=det["shoulder_fraction"], shoulder_length_um=det["shoulder_length"],
                              response=GreyLevelResponse(det["response_gamma"], det["response_offset"]))
     else:
-        for key, neutral in (("glare_fraction", 0.0), ("response_gamma", 1.0), ("response_offset", 0.0)):
+        for key, neutral in (("glare_fraction", 0.0), ("shoulder_fraction", 0.0), ("response_gamma", 1.0),
+                             ("response_offset", 0.0)):
             if det[key] != neutral:
                 raise ScenarioError(f"detector.{key}: only for detector.type = \"flat_panel\" "
                                     "(the lens-coupled camera is linear, its blur is [scintillator]'s)")

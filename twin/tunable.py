@@ -125,13 +125,17 @@ TUNABLE = {t.key: t for t in [
             False, _ZERO, lambda sc: sc["scintillator"]["thickness"]),
     Tunable("source.focal_spot_size", "um", _set_spot, True, _ZERO, lambda sc: 1e4),
     Tunable("optics.na", "", _set_na, True, _ZERO, lambda sc: min(_scintillator_index(sc), 1.0) * 0.999),
-    # Flat panel (detector.type = "flat_panel"): blur, glare and the image's grey-level response.
+    # Flat panel (detector.type = "flat_panel"): blur, shoulder, glare, the image's grey-level response.
     Tunable("detector.blur", "um", _panel("detector.blur", "detector__blur_fwhm_um"), True, _ZERO,
             lambda sc: 1e4),
     Tunable("detector.glare_fraction", "", _panel("detector.glare_fraction", "detector__glare_fraction"), False,
             _ZERO, lambda sc: 0.99),
     Tunable("detector.glare_length", "um", _panel("detector.glare_length", "detector__glare_length_um"), True,
             _ZERO, lambda sc: 1e4),
+    Tunable("detector.shoulder_fraction", "", _panel("detector.shoulder_fraction", "detector__shoulder_fraction"),
+            False, _ZERO, lambda sc: 0.99),
+    Tunable("detector.shoulder_length", "um", _panel("detector.shoulder_length", "detector__shoulder_length_um"),
+            True, _ZERO, lambda sc: 1e4),
     Tunable("detector.response_gamma", "", _panel("detector.response_gamma", "detector__response__gamma"), False,
             lambda sc: -3.0, lambda sc: 3.0, blur=False),
     Tunable("detector.response_offset", "", _panel("detector.response_offset", "detector__response__offset"),

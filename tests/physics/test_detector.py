@@ -172,12 +172,15 @@ def test_glare_kernel_has_the_2d_exponential_second_moment():
     assert second == pytest.approx(3 * length**2 + pitch**2 / 12, rel=0.01)
 
 
-@pytest.mark.parametrize("w, fwhm, length", [(0.0, 40.0, 100.0), (0.3, 40.0, 100.0), (0.1, 60.0, 50.0)])
-def test_flat_panel_glare_mtf_is_the_analytic_mixture(w, fwhm, length):
+@pytest.mark.parametrize("w, fwhm, length, sh", [(0.0, 40.0, 100.0, 0.0), (0.3, 40.0, 100.0, 0.0),
+                                                  (0.1, 60.0, 50.0, 0.0), (0.2, 40.0, 100.0, 0.4)])
+def test_flat_panel_glare_mtf_is_the_analytic_mixture(w, fwhm, length, sh):
     """The MTF of (1 - w) Gauss + w exp(-r/L) is (1 - w) exp(-2 pi^2 s^2 f^2) + w (1 + (2 pi f L)^2)^-3/2
-    (the Hankel transform of the 2D exponential), times the cell aperture sinc(f cell)."""
+    (the Hankel transform of the 2D exponential), times the cell aperture sinc(f cell); a
+    shoulder mixes a second exponential (20 um) into the core the same way."""
     cell = 5.0
-    panel = FlatPanel(blur_fwhm_um=fwhm, glare_fraction=w, glare_length_um=length)
+    panel = FlatPanel(blur_fwhm_um=fwhm, glare_fraction=w, glare_length_um=length, shoulder_fraction=sh,
+                      shoulder_length_um=20.0)
     psf = np.asarray(panel.psf(E, ONE, cell_um=cell), float)
     assert psf.shape[0] == panel.psf_support(cell) and psf.sum() == pytest.approx(1.0, rel=1e-5)
     lsf = psf.sum(axis=0)
@@ -185,8 +188,9 @@ def test_flat_panel_glare_mtf_is_the_analytic_mixture(w, fwhm, length):
     f = np.array([0.001, 0.003, 0.006, 0.01])  # 1/um
     mtf = np.abs(np.exp(-2j * np.pi * f[:, None] * x[None, :]) @ lsf)
     s = fwhm / FWHM_PER_SIGMA
-    expected = ((1 - w) * np.exp(-2 * np.pi**2 * s**2 * f**2) + w * (1 + (2 * np.pi * f * length) ** 2) ** -1.5) \
-        * np.sinc(f * cell)
+    exp_mtf = lambda lg: (1 + (2 * np.pi * f * lg) ** 2) ** -1.5  # noqa: E731
+    core = (1 - sh) * np.exp(-2 * np.pi**2 * s**2 * f**2) + sh * exp_mtf(20.0)
+    expected = ((1 - w) * core + w * exp_mtf(length)) * np.sinc(f * cell)
     np.testing.assert_allclose(mtf, expected, atol=0.004)
 
 

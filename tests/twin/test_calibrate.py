@@ -18,9 +18,10 @@ SCENARIO = ROOT / "scenarios" / "calibrate_edge.toml"
 REAL_EDGES = ROOT / "tests" / "data" / "real-edges"
 
 DENTAL = ROOT / "scenarios" / "calibrate_dental_edge.toml"
-#: The dental sensor's detector model: Gaussian core, exponential glare, Box-Cox grey-level response.
-DENTAL_KEYS = "detector.blur,detector.glare_fraction,detector.glare_length,detector.response_gamma," \
-              "detector.response_offset"
+#: The dental sensor's detector model: Gaussian core with an exponential shoulder, exponential
+#: glare, Box-Cox grey-level response.
+DENTAL_KEYS = "detector.blur,detector.shoulder_fraction,detector.shoulder_length,detector.glare_fraction," \
+              "detector.glare_length,detector.response_gamma,detector.response_offset"
 #: 64 x 96 pixel crop around the edge (x0,y0,x1,y1), the same for the three images.
 DENTAL_ROI = "352,117,448,181"
 
@@ -62,33 +63,36 @@ def test_recovers_the_simulated_value_within_5_percent(capsys, frames, tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("image", ["dental_Image10.tif", "dental_Image9.tif", "dental_Image5.tif"])
-def test_real_dental_edges_are_fitted_by_the_flat_panel_model(capsys, tmp_path, image):
+@pytest.mark.parametrize("image, mtf50_tolerance", [("dental_Image9.tif", 0.03), ("dental_Image5.tif", 0.03),
+                                                    ("dental_Image10.tif", 0.10)])
+def test_real_dental_edges_are_fitted_by_the_flat_panel_model(capsys, tmp_path, image, mtf50_tolerance):
     """Real dental X-ray edges (tests/data/real-edges, vendor images as they are: 12-bit grey
     levels, unknown flat, either polarity) against the flat-panel model of
-    scenarios/calibrate_dental_edge.toml: Gaussian core + exponential glare + Box-Cox response.
+    scenarios/calibrate_dental_edge.toml: Gaussian core with an exponential shoulder,
+    exponential glare, Box-Cox grey-level response.
 
-    Measured on these crops (docs/readme/calibrate_optimize.md): chi2/dof 3.1 / 1.5 / 1.4 and
-    model MTF50 -0.2 / +8.0 / +6.0 % from the measured one (Image10 / 9 / 5), where a Gaussian
-    screen blur alone left chi2/dof ~13 and -17 to -25 %. The issue's 3 % holds for Image10;
-    for Image9 and Image5 the model is 6-8 % sharper at MTF50 (see the branch report), hence
-    the 10 % bound."""
+    Measured on these crops (docs/readme/calibrate_optimize.md): chi2/dof 1.18 / 1.18 / 2.7
+    and model MTF50 -0.6 / -0.6 / -7 % from the measured one (Image9 / 5 / 10), where a
+    Gaussian screen blur alone left chi2/dof ~13 and -19 to -26 %. The issue's 3 % holds
+    for Image9 and Image5; Image10 is NOT within 3 % (its best fit has the model 7 % softer
+    at MTF50; see the branch report), so it is held to 10 %."""
     out = tmp_path / "out"
     capsys.readouterr()
     assert main(["calibrate", str(DENTAL), "--edge", str(REAL_EDGES / image), "--roi", DENTAL_ROI,
                  "--fit", DENTAL_KEYS, "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     fit = {k: v["value"] for k, v in result["fitted"].items()}
-    # Physically sensible for a CsI screen on 30 um pixels: a core of 1-3 pixels, a glare of a
-    # few pixels carrying a minority of the light, a compressive (gamma < 1) grey scale.
-    assert 30.0 < fit["detector.blur"] < 90.0
-    assert 0.05 < fit["detector.glare_fraction"] < 0.5
-    assert 30.0 < fit["detector.glare_length"] < 300.0
+    # Physically sensible for a CsI screen on 30 um pixels: a core up to 2 pixels, a shoulder
+    # of about 1-2 pixels, a glare of a few pixels carrying a minority of the light, a
+    # compressive (gamma < 1) grey scale.
+    assert 10.0 < fit["detector.blur"] < 60.0
+    assert 0.1 < fit["detector.shoulder_fraction"] < 0.6 and 15.0 < fit["detector.shoulder_length"] < 90.0
+    assert 0.02 < fit["detector.glare_fraction"] < 0.4 and fit["detector.glare_length"] > fit["detector.shoulder_length"]
     assert -0.5 < fit["detector.response_gamma"] < 1.0
     assert all(0 < v["std"] < math.inf for k, v in result["fitted"].items() if k != "detector.response_offset")
-    assert result["loss"] < 4.0
+    assert result["loss"] < 3.0
     measured, model = result["mtf50_measured_lp_per_mm"], result["mtf50_model_lp_per_mm"]
-    assert model == pytest.approx(measured, rel=0.10)
+    assert model == pytest.approx(measured, rel=mtf50_tolerance)
     # The measured MTF50 is the ISO 12233 analysis of the crop itself (physics.measure).
     crop = read_tiff(REAL_EDGES / image).data[117:181, 352:448].astype(float)
     assert measured == pytest.approx(measure_edge(crop, pixel_size_um=30.0, strict=False).mtf50_lp_per_mm, rel=1e-9)
