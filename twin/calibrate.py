@@ -106,7 +106,8 @@ def read_frame(path, *, option: str, view: int | None = None) -> tuple[np.ndarra
 
 
 def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark=None, noise=None,
-              noise_dark=None, edge_pixel_um: float | None = None, edge_noise=None, callback=None) -> Calibration:
+              noise_dark=None, edge_pixel_um: float | None = None, edge_noise=None, saturation: float | None = None,
+              callback=None) -> Calibration:
     """Fit ``keys`` of ``scenario`` to an edge image (and/or camera noise frames).
 
     Parameters
@@ -127,6 +128,11 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         Variance model ``var = a * mean + b`` of the edge image's pixels (e.g. from repeated
         frames); default: estimated from the residuals of a first, unweighted fit
         (:func:`physics.calibrate.fit_least_squares`).
+    saturation : float, optional
+        Grey level of ``edge`` at and above which its pixels are saturated (the sensor or
+        its readout clipped them): the model is clipped there too (a censored fit,
+        ``ceiling`` of :func:`physics.calibrate.fit_least_squares`), and both MTF50s are
+        measured on the images clipped at this level, so they compare the same clipped edge.
     """
     if not keys:
         raise OptionError("--fit: name at least one key")
@@ -151,9 +157,11 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         if edge_pixel_um is not None and abs(edge_pixel_um / pixel - 1) > 0.01:
             raise OptionError(f"--edge: the file's pixel size {edge_pixel_um:g} um differs from the "
                              f"scenario's {pixel:g} um (camera.pixel / magnification)")
-        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback, edge_noise)
+        if saturation is not None and not np.any(measured < saturation):
+            raise OptionError(f"--saturation: every pixel of the edge is at or above {saturation:g}")
+        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback, edge_noise, saturation)
         model = edge_fit.model
-        mtf_meas = _mtf50(measured, pixel)
+        mtf_meas = _mtf50(measured if saturation is None else np.minimum(measured, saturation), pixel)
         mtf_model = _mtf50(model, pixel)
         _collect(fitted, edge_fit, edge_keys)
         warnings += list(edge_fit.warnings)
@@ -201,7 +209,7 @@ def _source(scenario: Scenario) -> np.ndarray:
     return np.array([0.0, 0.0, scenario["geometry"]["source_distance"]], dtype=np.float32)
 
 
-def _fit_edge(scenario, system, measured, keys, callback, noise=None) -> FitResult:
+def _fit_edge(scenario, system, measured, keys, callback, noise=None, saturation=None) -> FitResult:
     ob = scenario["object"]
     if ob["phantom"] != "edge":
         raise ScenarioError(f"object.phantom: {ob['phantom']!r}; calibrating from an edge needs "
@@ -235,7 +243,8 @@ def _fit_edge(scenario, system, measured, keys, callback, noise=None) -> FitResu
         image = model_transmission(view.system, obj, view.source_um, psf_size=psf_size, object_plane_um=height)
         return image[margin:margin + roi_rows, margin:margin + roi_cols]
 
-    return fit_least_squares(predict, measured, params, affine=True, callback=callback, noise=noise)
+    return fit_least_squares(predict, measured, params, affine=True, callback=callback, noise=noise,
+                             ceiling=saturation)
 
 
 def _margin_px(system, psf_size: int) -> int:

@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from physics.imageio import read_tiff
@@ -62,39 +63,58 @@ def test_recovers_the_simulated_value_within_5_percent(capsys, frames, tmp_path,
     assert "Fitted values" in report and (tmp_path / "edge.png").is_file()
 
 
+#: Grey level at and above which dental_Image10's open side is saturated: its bright plateau
+#: reads 3802 +- 22 (mean +- sd over the crop's brightest 40 %, flat to 3 px from the edge
+#: where Image9's rises by 150 over the same span), the DICOM header records 20 % more
+#: exposure than Image9 (ExposureValue 4.98 vs 4.14) and MaxGray 4095; 3740 is 3 sd below.
+IMAGE10_SATURATION = 3740.0
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("image, mtf50_tolerance", [("dental_Image9.tif", 0.03), ("dental_Image5.tif", 0.03),
-                                                    ("dental_Image10.tif", 0.10)])
-def test_real_dental_edges_are_fitted_by_the_flat_panel_model(capsys, tmp_path, image, mtf50_tolerance):
+@pytest.mark.parametrize("image, saturation", [("dental_Image9.tif", None), ("dental_Image5.tif", None),
+                                               ("dental_Image10.tif", IMAGE10_SATURATION)])
+def test_real_dental_edges_are_fitted_by_the_flat_panel_model(capsys, tmp_path, image, saturation):
     """Real dental X-ray edges (tests/data/real-edges, vendor images as they are: 12-bit grey
     levels, unknown flat, either polarity) against the flat-panel model of
     scenarios/calibrate_dental_edge.toml: Gaussian core with an exponential shoulder,
-    exponential glare, Box-Cox grey-level response.
+    exponential glare, Box-Cox grey-level response; model MTF50 within the issue's 3 %.
 
-    Measured on these crops (docs/readme/calibrate_optimize.md): chi2/dof 1.18 / 1.18 / 2.7
-    and model MTF50 -0.6 / -0.6 / -7 % from the measured one (Image9 / 5 / 10), where a
-    Gaussian screen blur alone left chi2/dof ~13 and -19 to -26 %. The issue's 3 % holds
-    for Image9 and Image5; Image10 is NOT within 3 % (its best fit has the model 7 % softer
-    at MTF50; see the branch report), so it is held to 10 %."""
+    Image10 is saturated on its open side (see IMAGE10_SATURATION): fitted unclipped, the
+    best model was 7 % softer at MTF50 with chi2/dof 2.7, because the clipped plateau reads
+    as a sharper edge (Image9's own edge scaled by the recorded exposure ratio and clipped
+    there measures 6.5-6.7 lp/mm instead of 4.5). It is fitted with ``--saturation`` (model
+    clipped alike, saturated pixels a lower bound) and both MTF50s are measured on the crop
+    clipped at that level. The response above the plateau is then not observed: its
+    exponent is not identified (the report says so) and is not held to the sensible range,
+    and the censored PSF is less constrained (a core up to 3 pixels, a shoulder up to 4)."""
     out = tmp_path / "out"
     capsys.readouterr()
-    assert main(["calibrate", str(DENTAL), "--edge", str(REAL_EDGES / image), "--roi", DENTAL_ROI,
-                 "--fit", DENTAL_KEYS, "--out", str(out), "--json"]) == 0
+    argv = ["calibrate", str(DENTAL), "--edge", str(REAL_EDGES / image), "--roi", DENTAL_ROI,
+            "--fit", DENTAL_KEYS, "--out", str(out), "--json"]
+    assert main(argv + ([] if saturation is None else ["--saturation", str(saturation)])) == 0
     result = json.loads(capsys.readouterr().out)
     fit = {k: v["value"] for k, v in result["fitted"].items()}
     # Physically sensible for a CsI screen on 30 um pixels: a core up to 2 pixels, a shoulder
     # of about 1-2 pixels, a glare of a few pixels carrying a minority of the light, a
     # compressive (gamma < 1) grey scale.
-    assert 10.0 < fit["detector.blur"] < 60.0
-    assert 0.1 < fit["detector.shoulder_fraction"] < 0.6 and 15.0 < fit["detector.shoulder_length"] < 90.0
+    pixels = 1.0 if saturation is None else 1.5
+    assert 10.0 < fit["detector.blur"] < 60.0 * pixels
+    assert 0.1 < fit["detector.shoulder_fraction"] < 0.6
+    assert 15.0 < fit["detector.shoulder_length"] < 90.0 * (1.0 if saturation is None else 4.0 / 3.0)
     assert 0.02 < fit["detector.glare_fraction"] < 0.4 and fit["detector.glare_length"] > fit["detector.shoulder_length"]
-    assert -0.5 < fit["detector.response_gamma"] < 1.0
+    if saturation is None:
+        assert -0.5 < fit["detector.response_gamma"] < 1.0
+    else:
+        assert any("detector.response_gamma" in w and "not separately identifiable" in w for w in result["warnings"])
     assert all(0 < v["std"] < math.inf for k, v in result["fitted"].items() if k != "detector.response_offset")
     assert result["loss"] < 3.0
     measured, model = result["mtf50_measured_lp_per_mm"], result["mtf50_model_lp_per_mm"]
-    assert model == pytest.approx(measured, rel=mtf50_tolerance)
-    # The measured MTF50 is the ISO 12233 analysis of the crop itself (physics.measure).
+    assert model == pytest.approx(measured, rel=0.03)
+    # The measured MTF50 is the ISO 12233 analysis of the crop itself (physics.measure),
+    # clipped at the saturation level where there is one.
     crop = read_tiff(REAL_EDGES / image).data[117:181, 352:448].astype(float)
+    if saturation is not None:
+        crop = np.minimum(crop, saturation)
     assert measured == pytest.approx(measure_edge(crop, pixel_size_um=30.0, strict=False).mtf50_lp_per_mm, rel=1e-9)
     assert (out / "edge.png").is_file()
 
