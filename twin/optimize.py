@@ -306,7 +306,10 @@ def to_json(opt: Optimization) -> dict:
     d = opt.design
     grid = {"points_per_key": [len(a) for a in opt.grid_axes], "evaluations": int(np.size(opt.grid)),
             "optimum": {k: {"value": v, "unit": TUNABLE[k].unit} for k, v in opt.grid_best.items()},
-            "objective": opt.grid_best_value}
+            "objective": opt.grid_best_value,
+            # The objective at every grid point (nested per key; the axes run LO to HI, log-spaced
+            # for a range of 10x or more), so the curve or map can be used without the report.
+            "values": np.asarray(opt.grid, float).tolist()}
     return {"objective_name": opt.objective.text,
             "optimum": {k: {"value": v, "unit": TUNABLE[k].unit} for k, v in opt.optimum.items()},
             "objective": opt.value, "unit": opt.objective.unit, "evaluations": opt.evaluations,
