@@ -170,6 +170,15 @@ def test_user_errors_are_one_line(capsys, tmp_path):
     assert main(["calibrate", str(ROOT / "scenarios" / "optimize_screen.toml"), "--edge", str(img),
                  "--fit", "scintillator.thickness", "--out", str(tmp_path)]) == 2
     assert "object.phantom" in capsys.readouterr().err
+    # --saturation needs an edge, and one with pixels below the level.
+    assert main(["calibrate", str(SCENARIO), "--fit", "camera.gain", "--saturation", "100",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--saturation" in err
+    assert main(["calibrate", str(SCENARIO), "--edge", str(img), "--fit", "scintillator.thickness",
+                 "--saturation", "0.5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--saturation" in err
 
 
 def test_camera_gain_from_noise_frames(capsys, tmp_path):
