@@ -162,7 +162,7 @@ class FitResult:
 def fit_least_squares(predict: Callable[[dict], jax.Array], measured, parameters: list[Parameter], *,
                       noise: tuple[float, float] | None = None, sigma=None, max_iter: int = 30,
                       tol: float = 1e-4, correlation_px: int = 4, mask=None, affine: bool = False,
-                      callback=None) -> FitResult:
+                      ceiling: float | None = None, callback=None) -> FitResult:
     """Fit ``parameters`` so that ``predict(values)`` matches ``measured``.
 
     Parameters
@@ -189,12 +189,25 @@ def fit_least_squares(predict: Callable[[dict], jax.Array], measured, parameters
         parameters ``level`` and ``background`` (unknown flat field, offset, vendor
         grey-level scaling, inverted polarity); their Jacobian columns are exact
         and cost no chain evaluation.
+    ceiling : float, optional
+        Saturation level of ``measured`` (its grey levels, after the affine map): the
+        detector or its readout clipped every sample at or above it, which then says only
+        that the truth is at least ``ceiling``. The model is clipped alike,
+        ``min(model, ceiling)`` (zero Jacobian where clipped), and ``measured`` is set to
+        ``ceiling`` there, so a saturated sample costs only a model that falls below it
+        (a censored likelihood); the noise model is estimated from the unsaturated samples.
     callback : callable, optional
         ``callback(stage, step, values_dict, chi2_per_dof)``.
     """
     measured = np.asarray(measured, dtype=np.float64)
     if not np.all(np.isfinite(measured)):
         raise InputFileError("measured: contains NaN or inf")
+    unsaturated = np.ones(measured.shape, bool)
+    if ceiling is not None:
+        unsaturated = measured < ceiling
+        if not unsaturated.any():
+            raise ValueError(f"ceiling: every sample is at or above {ceiling:g}")
+        measured = np.minimum(measured, ceiling)
     if not parameters:
         raise ValueError("parameters: nothing to fit")
     names = [p.name for p in parameters]
@@ -229,16 +242,18 @@ def fit_least_squares(predict: Callable[[dict], jax.Array], measured, parameters
     def run_forward(u):
         counter["n"] += 1
         base = np.asarray(forward(jnp.asarray(u[:len(parameters)], jnp.float32)), dtype=np.float64)
-        return u[-2] * base + u[-1] * scale if affine else base
+        out = u[-2] * base + u[-1] * scale if affine else base
+        return out if ceiling is None else np.minimum(out, ceiling)
 
     def run_jacobian(u):
         counter["n"] += len(parameters)
         base, jac = jacobian(jnp.asarray(u[:len(parameters)], jnp.float32))
         jac = np.asarray(jac, dtype=np.float64)
-        if not affine:
-            return jac
         base = np.asarray(base, dtype=np.float64)
-        return np.concatenate([u[-2] * jac, base[..., None], np.full(base.shape + (1,), scale)], axis=-1)
+        if affine:
+            jac = np.concatenate([u[-2] * jac, base[..., None], np.full(base.shape + (1,), scale)], axis=-1)
+            base = u[-2] * base + u[-1] * scale
+        return jac if ceiling is None else np.where((base < ceiling)[..., None], jac, 0.0)
 
     if affine:
         scale = float(np.std(measured)) or 1.0
@@ -262,7 +277,7 @@ def fit_least_squares(predict: Callable[[dict], jax.Array], measured, parameters
         if noise is None:
             u = _levenberg_marquardt(run_forward, run_jacobian, measured, lambda m: np.ones_like(m), u, lo,
                                      hi, use, max_iter, tol, losses, callback, 1, values_of)
-            noise = estimate_noise(measured, run_forward(u), use)
+            noise = estimate_noise(measured, run_forward(u), use & unsaturated)
         a_b = tuple(float(v) for v in noise)
 
         def s_of(m):
@@ -478,11 +493,13 @@ def edge_object(*, material: str, thickness_um, height_um: float, angle_deg, off
 
 
 def model_transmission(system: ImagingSystem, obj, source_um, *, psf_size: int, object_plane_um: float = 0.0):
-    """Noiseless flat/dark-corrected transmission of ``obj`` (differentiable in ``system``)."""
+    """Noiseless flat/dark-corrected transmission of ``obj`` through the detector's grey-level
+    response (:meth:`physics.detector.Detector.grey_level`; the identity for a linear camera),
+    differentiable in ``system``."""
     response = chain.view_response(system, source_um, object_plane_um=object_plane_um, psf_size=psf_size)
     raw = chain.expected_view(system, obj, source_um, response=response)
     flat, dark = chain.open_field(system, source_um, response)
-    return flat_dark_correct(raw, flat=flat, dark=dark)
+    return system.detector.grey_level(flat_dark_correct(raw, flat=flat, dark=dark))
 
 
 # --------------------------------------------------------------------------- noise frames

@@ -17,11 +17,15 @@ view, for a spectrum ``photons(E)`` reaching it (any scale):
   (:class:`physics.camera.SCMOS`), used by the one frame model
   (:func:`physics.camera.expected_frame` / :func:`physics.camera.sample_frame`);
 * :meth:`~Detector.dqe0` - zero-frequency DQE of the cascade, ``eta g / (1 + g)``
-  (:func:`physics.measure.mtf.dqe0_poisson_gain`; Swank factor and read noise not included).
+  (:func:`physics.measure.mtf.dqe0_poisson_gain`; Swank factor and read noise not included);
 * :meth:`~Detector.photon_budget` - quanta per pixel at every stage of the cascade
   (incident and absorbed X-rays, then each conversion stage of
   :meth:`~Detector.conversion_stages` down to the electrons), its quantum sink, and the
-  exposure for a target SNR (:class:`PhotonBudget`, :func:`exposure_for_snr_s`).
+  exposure for a target SNR (:class:`PhotonBudget`, :func:`exposure_for_snr_s`);
+* :meth:`~Detector.grey_level` - the image's grey level for a flat-corrected exposure
+  (transmission): the identity for a linear camera, a :class:`GreyLevelResponse` for a
+  vendor-processed image (used where a model is fitted to such an image, e.g.
+  :func:`physics.calibrate.model_transmission`).
 
 Implementations:
 
@@ -32,7 +36,10 @@ Implementations:
   CsI:Tl or Gd2O2S:Tb, light collected by a-Si:H photodiodes) or *direct* (a
   :class:`Photoconductor` such as a-Se, charge collected by the pixel electrodes).
   Its blur is a Gaussian of stated FWHM (screen light spread and pixel cross-talk; a
-  measured or datasheet figure, not modelled from the screen structure).
+  measured or datasheet figure, not modelled from the screen structure), optionally with
+  a long-range *glare* component (an exponential kernel of stated weight and length:
+  light travelling far in the screen, its substrate or a fibre-optic plate), and its
+  image may carry a monotone grey-level response (:class:`GreyLevelResponse`).
 """
 
 from __future__ import annotations
@@ -55,8 +62,16 @@ from physics.tracing import is_concrete
 #: Above this many pupil sub-samples per cell the NA-specific sampling is used (cost).
 MAX_DEFAULT_SUPERSAMPLING = 32
 
-__all__ = ["Detector", "LensCoupled", "FlatPanel", "Photoconductor", "combine_kernels",
-           "FLAT_PANEL_READOUT", "PhotonBudget", "exposure_for_snr_s"]
+__all__ = ["Detector", "LensCoupled", "FlatPanel", "Photoconductor", "GreyLevelResponse", "combine_kernels",
+           "exponential_kernel_2d", "FLAT_PANEL_READOUT", "PhotonBudget", "exposure_for_snr_s"]
+
+#: Sub-samples per cell side when integrating the glare kernel over a cell (its cusp at r = 0
+#: is not smooth; 5 keeps the integration error of the centre cell below 1 % for a glare
+#: length of one cell, measured against 25 sub-samples).
+GLARE_SUBSAMPLES = 5
+#: The glare kernel's support reaches this many glare lengths: the 2D exponential holds
+#: 1 - (1 + 8) e^-8 = 99.7 % of its energy within 8 lengths (the kernel is renormalised).
+GLARE_SUPPORT_LENGTHS = 8.0
 
 
 class Detector(abc.ABC):
@@ -115,6 +130,69 @@ class Detector(abc.ABC):
         return PhotonBudget(stages, gain=conversion[-1][1], exposure_s=float(exposure_s),
                             read_noise_e=float(self.camera.read_noise_e),
                             dark_e_per_s=float(self.camera.dark_current_e_per_s))
+    def grey_level(self, transmission):
+        """Image grey level for a flat-corrected exposure: the identity (a linear camera)."""
+        return transmission
+
+
+@dataclass(frozen=True)
+class GreyLevelResponse:
+    """Monotone map from the flat-corrected exposure ``T`` (open field = 1) to a grey level.
+
+    ``g(T) = ((T + offset)^gamma - 1) / gamma``, the Box-Cox family, which is
+    ``log(T + offset)`` at ``gamma = 0``: one smooth, differentiable family from a
+    linear detector (``gamma = 1``) through a gamma-compressed display curve to the
+    logarithmic image most X-ray vendors deliver (the grey level proportional to the
+    log of the exposure, i.e. to the attenuation line integral). Increasing for every
+    ``gamma``. An affine map (gain, offset of the grey scale) is left to the caller.
+
+    Parameters
+    ----------
+    gamma : float
+        Exponent; 1 (default) = linear, the EMVA 1288 camera model of
+        :mod:`physics.camera`; 0 = logarithmic.
+    offset : float
+        Exposure-independent signal added before the transform, as a fraction of the
+        open field: scattered radiation and veiling glare under an opaque object, or a
+        dark level the vendor's log subtracted imperfectly. 0 (default) assumed
+        because a linear camera needs none; a log response needs ``offset > 0``
+        wherever ``T`` reaches 0.
+    """
+
+    gamma: float = 1.0
+    offset: float = 0.0
+
+    def __post_init__(self):
+        if is_concrete(self.gamma) and not math.isfinite(float(self.gamma)):
+            raise ValueError(f"gamma: {self.gamma!r} must be finite")
+        if is_concrete(self.offset) and not float(self.offset) >= 0:
+            raise ValueError(f"offset: {self.offset!r} must be >= 0")
+
+    def __call__(self, transmission):
+        t = jnp.asarray(transmission)
+        # log of a positive argument (T from a blurred edge can round to 0 or just below).
+        log_t = jnp.log(jnp.maximum(t + self.offset, jnp.finfo(t.dtype).tiny ** 0.5))
+        g = jnp.asarray(self.gamma, dtype=log_t.dtype)
+        small = jnp.abs(g) < 1e-4
+        safe_g = jnp.where(small, 1.0, g)
+        # expm1(g L) / g, and its series L (1 + g L / 2) near g = 0 (no 0/0 in value or gradient).
+        return jnp.where(small, log_t * (1.0 + 0.5 * g * log_t), jnp.expm1(safe_g * log_t) / safe_g)
+
+
+def exponential_kernel_2d(length, *, pitch: float, half_width: int) -> jax.Array:
+    """Unit-sum isotropic kernel ``exp(-r / length)`` integrated over cells of ``pitch``.
+
+    The 2D exponential is the usual long-range glare model of a scintillator screen
+    (light that escapes the columns or the grains and spreads over many pixels); its
+    line spread function falls off as ``exp(-|x| / length)`` far from the centre.
+    ``length`` may be traced (differentiable); ``half_width`` is static.
+    """
+    n = GLARE_SUBSAMPLES
+    sub = (jnp.arange(n * (2 * half_width + 1)) - (n * (2 * half_width + 1) - 1) / 2.0) * (pitch / n)
+    r = jnp.sqrt(sub[:, None] ** 2 + sub[None, :] ** 2)
+    k = jnp.exp(-r / length)
+    k = k.reshape(2 * half_width + 1, n, 2 * half_width + 1, n).sum(axis=(1, 3))
+    return k / jnp.sum(k)
 
 
 def combine_kernels(a, b):
@@ -297,6 +375,24 @@ class FlatPanel(Detector):
         Indirect only: fraction of the emitted light reaching the photodiodes
         (escape from the screen x fill factor). 0.5 *assumed* (Siewerdsen et al. 1997
         use 0.4-0.7 for Gd2O2S and CsI screens on 127 um a-Si pixels).
+    glare_fraction : float
+        Share of the signal in a long-range glare component (:func:`exponential_kernel_2d`),
+        the rest in the Gaussian ``blur_fwhm_um``: PSF = (1 - w) Gauss + w Exp. CsI and
+        phosphor screens show this as the "low-frequency drop" of their MTF. 0 (default)
+        assumed because it is a property of each screen, to be measured
+        (``twin calibrate``).
+    glare_length_um : float
+        Decay length of the glare kernel. 100 um assumed because light escaping the
+        columns of a CsI screen spreads over about the screen thickness (100-600 um);
+        used only when ``glare_fraction > 0``.
+    shoulder_fraction, shoulder_length_um : float
+        A second, short exponential component mixed into the core before the glare:
+        core = (1 - s) Gauss + s Exp(shoulder_length), PSF = (1 - w) core + w Exp(glare_length).
+        Light spreading over a few pixels (between the CsI columns, in a fibre-optic
+        plate) gives the LSF a peak sharper than a Gaussian of the same width on a broad
+        shoulder. 0 (default) and 30 um assumed, as the glare: to be measured.
+    response : GreyLevelResponse
+        Grey-level response of the delivered image (default linear).
     """
 
     converter: Scintillator | Photoconductor = field(
@@ -304,6 +400,11 @@ class FlatPanel(Detector):
     camera: SCMOS = FLAT_PANEL_READOUT
     blur_fwhm_um: float = 100.0
     optical_coupling: float = 0.5
+    glare_fraction: float = 0.0
+    glare_length_um: float = 100.0
+    shoulder_fraction: float = 0.0
+    shoulder_length_um: float = 30.0
+    response: GreyLevelResponse = field(default_factory=GreyLevelResponse)
 
     def __post_init__(self):
         if not isinstance(self.converter, (Scintillator, Photoconductor)):
@@ -312,6 +413,16 @@ class FlatPanel(Detector):
             raise ValueError(f"blur_fwhm_um: {self.blur_fwhm_um!r} must be >= 0")
         if not 0.0 < float(self.optical_coupling) <= 1.0:
             raise ValueError(f"optical_coupling: {self.optical_coupling!r} must be in (0, 1]")
+        if is_concrete(self.glare_fraction) and not 0.0 <= float(self.glare_fraction) < 1.0:
+            raise ValueError(f"glare_fraction: {self.glare_fraction!r} must be in [0, 1)")
+        if is_concrete(self.glare_length_um) and not float(self.glare_length_um) > 0:
+            raise ValueError(f"glare_length_um: {self.glare_length_um!r} must be > 0")
+        if is_concrete(self.shoulder_fraction) and not 0.0 <= float(self.shoulder_fraction) < 1.0:
+            raise ValueError(f"shoulder_fraction: {self.shoulder_fraction!r} must be in [0, 1)")
+        if is_concrete(self.shoulder_length_um) and not float(self.shoulder_length_um) > 0:
+            raise ValueError(f"shoulder_length_um: {self.shoulder_length_um!r} must be > 0")
+        if not isinstance(self.response, GreyLevelResponse):
+            raise ValueError(f"response: expected a GreyLevelResponse, got {self.response!r}")
 
     @property
     def direct(self) -> bool:
@@ -349,15 +460,44 @@ class FlatPanel(Detector):
                 ("photoelectrons", gain))
 
     def psf_support(self, cell_um: float) -> int:
-        return _gaussian_support(self.blur_fwhm_um, cell_um) if self.blur_fwhm_um else 1
+        """Holds +-4 sigma of the Gaussian and :data:`GLARE_SUPPORT_LENGTHS` lengths of each
+        exponential component in use."""
+        size = _gaussian_support(self.blur_fwhm_um, cell_um) if self.blur_fwhm_um else 1
+        for used, length in ((self._glare, self.glare_length_um), (self._shoulder, self.shoulder_length_um)):
+            if used:
+                size = max(size, 2 * int(math.ceil(GLARE_SUPPORT_LENGTHS * float(length) / cell_um)) + 1)
+        return size
+
+    @property
+    def _glare(self) -> bool:
+        """A glare component to add (a traced fraction is being fitted: keep it)."""
+        return not is_concrete(self.glare_fraction) or float(self.glare_fraction) > 0
+
+    @property
+    def _shoulder(self) -> bool:
+        return not is_concrete(self.shoulder_fraction) or float(self.shoulder_fraction) > 0
 
     def psf(self, energies_kev, photons, *, cell_um, size=None):
-        """Pixel-integrated Gaussian of ``blur_fwhm_um`` (a delta when 0); independent of the spectrum."""
+        """Pixel-integrated Gaussian of ``blur_fwhm_um`` (a delta when 0) mixed with the
+        shoulder kernel by ``shoulder_fraction``, then with the glare kernel by
+        ``glare_fraction``; independent of the spectrum."""
         size = size or self.psf_support(cell_um)
-        if not self.blur_fwhm_um:
-            return jnp.zeros((size, size), jnp.float32).at[size // 2, size // 2].set(1.0)
-        return gaussian_kernel_2d(self.blur_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um, half_width=size // 2,
-                                  integrate=True)
+        if is_concrete(self.blur_fwhm_um) and not self.blur_fwhm_um:
+            core = jnp.zeros((size, size), jnp.float32).at[size // 2, size // 2].set(1.0)
+        else:
+            core = gaussian_kernel_2d(self.blur_fwhm_um / FWHM_PER_SIGMA, pitch=cell_um, half_width=size // 2,
+                                      integrate=True)
+        if self._shoulder:
+            shoulder = exponential_kernel_2d(self.shoulder_length_um, pitch=cell_um, half_width=size // 2)
+            core = (1.0 - self.shoulder_fraction) * core + self.shoulder_fraction * shoulder
+        if not self._glare:
+            return core
+        glare = exponential_kernel_2d(self.glare_length_um, pitch=cell_um, half_width=size // 2)
+        return (1.0 - self.glare_fraction) * core + self.glare_fraction * glare
+
+    def grey_level(self, transmission):
+        """The panel's :class:`GreyLevelResponse` applied to the flat-corrected exposure."""
+        return self.response(transmission)
 
 
 # --------------------------------------------------------------------------- photon budget

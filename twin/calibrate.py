@@ -21,10 +21,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from physics import chain
 from physics.errors import InputFileError, OptionError
 from physics.calibrate import (FitResult, Parameter, edge_initial_guess, edge_object, fit_least_squares,
                                frame_moments, model_transmission, uniform_frame_moments)
 from physics.camera import flat_dark_correct
+from physics.detector import FlatPanel
 from physics.imageio import atomic_path, read_tiff
 from physics.measure.edge import measure_edge
 from twin.report import Quantity, Report, new_figure, save_figure
@@ -40,7 +42,21 @@ EDGE_PAD_CELLS = 8
 #: rings, and a window much wider than the one an edge was simulated with biases a weakly
 #: identified thickness (measured: 10 um screen fitted as 9.56 um with this window, 8.94 um
 #: with a 3x wider one, from the same 100 s frames).
-BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0}
+#: Largest margin (pixels) modelled around the ROI for the light the PSF brings in from
+#: beyond it (assumed: 32 px holds 99 % of a glare of 5 px length, 1 - (1 + 6.4) e^-6.4;
+#: the cost grows with the margin).
+MAX_MARGIN_PX = 32
+BLUR_HEADROOM = {"scintillator.scatter_blur": 2.0, "source.focal_spot_size": 2.0, "detector.blur": 2.0,
+                 "detector.glare_length": 2.0, "detector.shoulder_length": 2.0}
+#: Where a key's value of 0 cannot start a gradient fit (no curvature at 0, or a log response
+#: of an opaque edge's zero exposure), the start, as a function of the pixel (um): half a
+#: pixel of blur, 5 % glare or shoulder (assumed: a small glare to grow or shrink), a veil of 1 % of the
+#: open field (assumed: about the scatter under an opaque plate).
+ZERO_START = {"scintillator.scatter_blur": lambda pixel: 0.5 * pixel,
+              "detector.blur": lambda pixel: 0.5 * pixel,
+              "detector.glare_fraction": lambda pixel: 0.05,
+              "detector.shoulder_fraction": lambda pixel: 0.05,
+              "detector.response_offset": lambda pixel: 0.01}
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,8 @@ def read_frame(path, *, option: str, view: int | None = None) -> tuple[np.ndarra
 
 
 def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark=None, noise=None,
-              noise_dark=None, edge_pixel_um: float | None = None, callback=None) -> Calibration:
+              noise_dark=None, edge_pixel_um: float | None = None, edge_noise=None, saturation: float | None = None,
+              callback=None) -> Calibration:
     """Fit ``keys`` of ``scenario`` to an edge image (and/or camera noise frames).
 
     Parameters
@@ -107,6 +124,15 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         Raw open-beam frames (one or a stack) and dark frames for ``camera.*`` keys.
     edge_pixel_um : float, optional
         Pixel size stated by the edge file, checked against the scenario's.
+    edge_noise : (a, b), optional
+        Variance model ``var = a * mean + b`` of the edge image's pixels (e.g. from repeated
+        frames); default: estimated from the residuals of a first, unweighted fit
+        (:func:`physics.calibrate.fit_least_squares`).
+    saturation : float, optional
+        Grey level of ``edge`` at and above which its pixels are saturated (the sensor or
+        its readout clipped them): the model is clipped there too (a censored fit,
+        ``ceiling`` of :func:`physics.calibrate.fit_least_squares`), and both MTF50s are
+        measured on the images clipped at this level, so they compare the same clipped edge.
     """
     if not keys:
         raise OptionError("--fit: name at least one key")
@@ -131,9 +157,11 @@ def calibrate(scenario: Scenario, *, keys: list[str], edge=None, flat=None, dark
         if edge_pixel_um is not None and abs(edge_pixel_um / pixel - 1) > 0.01:
             raise OptionError(f"--edge: the file's pixel size {edge_pixel_um:g} um differs from the "
                              f"scenario's {pixel:g} um (camera.pixel / magnification)")
-        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback)
+        if saturation is not None and not np.any(measured < saturation):
+            raise OptionError(f"--saturation: every pixel of the edge is at or above {saturation:g}")
+        edge_fit = _fit_edge(scenario, system, measured, edge_keys, callback, edge_noise, saturation)
         model = edge_fit.model
-        mtf_meas = _mtf50(measured, pixel)
+        mtf_meas = _mtf50(measured if saturation is None else np.minimum(measured, saturation), pixel)
         mtf_model = _mtf50(model, pixel)
         _collect(fitted, edge_fit, edge_keys)
         warnings += list(edge_fit.warnings)
@@ -181,19 +209,26 @@ def _source(scenario: Scenario) -> np.ndarray:
     return np.array([0.0, 0.0, scenario["geometry"]["source_distance"]], dtype=np.float32)
 
 
-def _fit_edge(scenario, system, measured, keys, callback) -> FitResult:
+def _fit_edge(scenario, system, measured, keys, callback, noise=None, saturation=None) -> FitResult:
     ob = scenario["object"]
     if ob["phantom"] != "edge":
         raise ScenarioError(f"object.phantom: {ob['phantom']!r}; calibrating from an edge needs "
                             "phantom = \"edge\" (with its material, thickness and height)")
-    cell = system.cell_um
-    rows, cols = system.field_shape
-    shape = (rows + 2 * EDGE_PAD_CELLS, cols + 2 * EDGE_PAD_CELLS)
     source = _source(scenario)
     start = {k: current_value(scenario, k, system) for k in keys}
-    start = {k: (_blur_start(k, v, system) if v == 0 else v) for k, v in start.items()}
+    start = {k: (ZERO_START[k](system.pixel_um) if v == 0 and k in ZERO_START else v) for k, v in start.items()}
     ranges = {k: (v, BLUR_HEADROOM.get(k, 1.0) * v) for k, v in start.items()}
-    psf_size = psf_size_for(system, ranges)
+    at_start = apply_values(View(system, jnp.asarray(source)), start).system
+    psf_size = psf_size_for(at_start, ranges)
+    _check_unsaturated(at_start, source)
+    margin = _margin_px(at_start, psf_size)
+    roi_rows, roi_cols = system.roi_shape
+    wide = chain.with_params(system, roi_shape=(roi_rows + 2 * margin, roi_cols + 2 * margin))
+    cell = system.cell_um
+    rows, cols = wide.field_shape
+    shape = (rows + 2 * EDGE_PAD_CELLS, cols + 2 * EDGE_PAD_CELLS)
+    # Taps beyond the wide field's extent never reach a pixel: a longer kernel only costs time.
+    psf_size = min(psf_size, 2 * max(rows, cols) - 1)
     angle0, offset0 = edge_initial_guess(measured, pixel_um=system.pixel_um)
     params = [_parameter(scenario, k, v) for k, v in start.items()]
     params += [Parameter("edge.angle", angle0, scale=1.0, nuisance=True),
@@ -201,19 +236,45 @@ def _fit_edge(scenario, system, measured, keys, callback) -> FitResult:
     material, thickness, height = ob["material"], ob["thickness"], ob["height"]
 
     def predict(values):
-        view = apply_values(View(system, jnp.asarray(source)), {k: values[k] for k in keys})
+        view = apply_values(View(wide, jnp.asarray(source)), {k: values[k] for k in keys})
         obj = edge_object(material=material, thickness_um=thickness, height_um=height,
                           angle_deg=values["edge.angle"], offset_um=values["edge.offset"], cell_um=cell,
                           shape=shape)
-        return model_transmission(view.system, obj, view.source_um, psf_size=psf_size,
-                                  object_plane_um=height)
+        image = model_transmission(view.system, obj, view.source_um, psf_size=psf_size, object_plane_um=height)
+        return image[margin:margin + roi_rows, margin:margin + roi_cols]
 
-    return fit_least_squares(predict, measured, params, affine=True, callback=callback)
+    return fit_least_squares(predict, measured, params, affine=True, callback=callback, noise=noise,
+                             ceiling=saturation)
 
 
-def _blur_start(key, value, system) -> float:
-    """A zero blur cannot start a gradient fit (no curvature at 0): start at half a pixel."""
-    return 0.5 * system.pixel_um if key == "scintillator.scatter_blur" else value
+def _margin_px(system, psf_size: int) -> int:
+    """Pixels modelled around the ROI for the light the PSF brings in from beyond it.
+
+    The chain blurs with a zero boundary (:func:`physics.psf.apply_psf_binned`), as if no
+    light came from beyond the ROI. A glare tail reaches tens of pixels, so a measured ROI
+    receives a share of its light from outside: a flat panel with glare is modelled with a
+    margin of the PSF's half-width (at most :data:`MAX_MARGIN_PX`), cropped after the blur.
+    The lens-coupled PSF keeps its energy within a pixel or two, and ``twin simulate``'s own
+    frames carry the chain's zero boundary, which a margin would then misfit (measured: the
+    10 um screen of scenarios/calibrate_edge.toml fitted as 8.7 um with a 19 px margin,
+    9.7 um without); it gets none.
+    """
+    det = system.detector
+    if not (isinstance(det, FlatPanel) and (det.glare_fraction > 0 or det.shoulder_fraction > 0)):
+        return 0
+    return min(int(math.ceil((psf_size // 2) / system.oversample)), MAX_MARGIN_PX)
+
+
+def _check_unsaturated(system, source) -> None:
+    """A saturated model open field makes the fitted edge a clipped step: refuse it."""
+    small = chain_roi(system)
+    flat, _ = chain.open_field(small, jnp.asarray(source), chain.view_response(small, jnp.asarray(source)))
+    cam = small.camera
+    ceiling = min(cam.max_adu, cam.full_well_e / cam.gain_e_per_adu + cam.offset_adu)
+    if float(jnp.max(flat)) >= 0.999 * ceiling:
+        raise ScenarioError(f"camera.full_well: the scenario's open field saturates the camera "
+                            f"({float(jnp.max(flat)):.6g} ADU at the {ceiling:.6g} ADU ceiling), so a model "
+                            "edge would be clipped; lower acquisition.exposure or raise camera.full_well/gain")
 
 
 def _parameter(scenario, key, value) -> Parameter:
@@ -221,7 +282,7 @@ def _parameter(scenario, key, value) -> Parameter:
     lo, hi = t.lower(scenario), t.upper(scenario)
     if t.log:
         return Parameter(key, value, max(lo, value * 1e-3), hi, log=True)
-    return Parameter(key, value, lo, hi, scale=max(abs(value), 1e-3))
+    return Parameter(key, value, lo, hi, scale=abs(value) if value else 1.0)
 
 
 def _fit_noise(scenario, system, keys, noise, noise_dark) -> FitResult:

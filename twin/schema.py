@@ -167,6 +167,38 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               doc="objective + tube-lens transmission at the emission wavelength",
                               source="assumed: typical visible transmission of a plan apochromat"),
     },
+    "detector": {
+        "type": Field("choice", "lens_coupled", choices=("lens_coupled", "flat_panel"),
+                      doc="lens_coupled: the [scintillator] film imaged by the [optics] microscope onto "
+                          "the [camera] (the paper's system); flat_panel: the [scintillator] screen in "
+                          "contact with a panel of [camera] pixels (no optics), e.g. a CsI/CMOS "
+                          "dental or medical sensor", source=PAPER + " (lens_coupled)"),
+        "blur": Q("100 um", "um", "flat panel: Gaussian blur (FWHM) of the screen light spread and pixel "
+                                  "cross-talk", "assumed: ~1.3 pixel of a 75 um panel, typical of "
+                                                "columnar CsI (physics.detector.FlatPanel)", min=0.0),
+        "glare_fraction": Field("number", 0.0, min=0.0, max=0.99,
+                                doc="flat panel: share of the signal in a long-range glare kernel "
+                                    "exp(-r / glare_length) (the screen's low-frequency MTF drop)",
+                                source="assumed 0: a property of each screen, measured by twin calibrate"),
+        "glare_length": Q("100 um", "um", "flat panel: decay length of the glare kernel",
+                          "assumed: about a CsI screen's thickness (light escaping the columns)",
+                          min=0.0, inclusive_min=False),
+        "shoulder_fraction": Field("number", 0.0, min=0.0, max=0.99,
+                                   doc="flat panel: share of the core in a short exponential kernel "
+                                       "exp(-r / shoulder_length) (light spreading over a few pixels: a "
+                                       "peak sharper than a Gaussian on a broad shoulder)",
+                                   source="assumed 0: a property of each screen, measured by twin calibrate"),
+        "shoulder_length": Q("30 um", "um", "flat panel: decay length of the shoulder kernel",
+                             "assumed: about a pixel of a dental sensor", min=0.0, inclusive_min=False),
+        "response_gamma": Field("number", 1.0, min=-3.0, max=3.0,
+                                doc="grey-level response ((T + offset)^gamma - 1) / gamma of the delivered "
+                                    "image to the flat-corrected exposure T: 1 linear, 0 logarithmic",
+                                source="1: a linear camera (EMVA 1288); vendor images are often log (0)"),
+        "response_offset": Field("number", 0.0, min=0.0, max=10.0,
+                                 doc="exposure-independent signal under the response, as a fraction of "
+                                     "the open field (scatter, veiling glare, dark-level error)",
+                                 source="assumed 0: a linear camera needs none"),
+    },
     "camera": {
         "pixel": Q("6.5 um", "um", "camera pixel pitch", PAPER + "; pco.edge 4.2 datasheet",
                    min=0.0, inclusive_min=False),

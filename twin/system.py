@@ -16,7 +16,7 @@ import numpy as np
 from physics import phantoms
 from physics.camera import SCMOS
 from physics.chain import ImagingSystem
-from physics.detector import FLAT_PANEL_READOUT, FlatPanel, LensCoupled
+from physics.detector import FLAT_PANEL_READOUT, FlatPanel, GreyLevelResponse, LensCoupled
 from physics.focal_spot import FocalSpot
 from physics.imageio import member_path
 from physics.optics import Microscope, Objective
@@ -95,9 +95,21 @@ def build_system(scenario: Scenario) -> ImagingSystem:
                    read_noise_e=cam["read_noise"], dark_current_e_per_s=cam["dark_current"],
                    gain_e_per_adu=cam["gain"], offset_adu=cam["offset"], bit_depth=cam["bits"])
     roi = (cam["roi_rows"] or cam["rows"], cam["roi_cols"] or cam["cols"])
-    detector = LensCoupled(scintillator=scint, microscope=microscope, camera=camera,
-                           n_depth_layers=depth_layers(scenario), focus_depth_um=sc["focus_depth"],
-                           scatter_fwhm_um=sc["scatter_blur"])
+    det = scenario["detector"]
+    if det["type"] == "flat_panel":
+        detector = FlatPanel(converter=scint, camera=camera, blur_fwhm_um=det["blur"],
+                             glare_fraction=det["glare_fraction"], glare_length_um=det["glare_length"],
+                             shoulder_fraction=det["shoulder_fraction"], shoulder_length_um=det["shoulder_length"],
+                             response=GreyLevelResponse(det["response_gamma"], det["response_offset"]))
+    else:
+        for key, neutral in (("glare_fraction", 0.0), ("shoulder_fraction", 0.0), ("response_gamma", 1.0),
+                             ("response_offset", 0.0)):
+            if det[key] != neutral:
+                raise ScenarioError(f"detector.{key}: only for detector.type = \"flat_panel\" "
+                                    "(the lens-coupled camera is linear, its blur is [scintillator]'s)")
+        detector = LensCoupled(scintillator=scint, microscope=microscope, camera=camera,
+                               n_depth_layers=depth_layers(scenario), focus_depth_um=sc["focus_depth"],
+                               scatter_fwhm_um=sc["scatter_blur"])
     return ImagingSystem(spectrum=build_spectrum(scenario), focal_spot=spot, detector=detector,
                          exposure_s=acq["exposure"], roi_shape=roi, oversample=acq["oversample"],
                          air_path=scenario["spectrum"]["air_path"])

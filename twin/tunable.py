@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from physics.errors import OptionError
 from physics import chain
 from physics.chain import ImagingSystem
+from physics.detector import FlatPanel, LensCoupled
 from twin.scenario import Scenario
 
 
@@ -64,6 +65,8 @@ def _scintillator_index(scenario: Scenario) -> float:
 
 
 def _set_na(view, v):
+    if not isinstance(view.system.detector, LensCoupled):
+        raise OptionError("optics.na: only for detector.type = \"lens_coupled\" (a flat panel has no objective)")
     return View(chain.with_params(view.system, detector__microscope__objective__numerical_aperture=v),
                 view.source_um)
 
@@ -87,18 +90,56 @@ def _set_distance(view, v):
     return View(view.system, src * (v / jnp.sqrt(jnp.sum(src**2))))
 
 
-def _sys(field):
-    return lambda view, v: View(chain.with_params(view.system, **{field: v}), view.source_um)
+def _sys(field, *, detector: type | None = None, key: str = ""):
+    """Set ``field`` of the system; ``detector``: the only detector class that has it."""
+    def apply(view, v):
+        if detector is not None and not isinstance(view.system.detector, detector):
+            kind = "flat_panel" if detector is FlatPanel else "lens_coupled"
+            raise OptionError(f"{key}: only for detector.type = \"{kind}\" (this scenario's detector is a "
+                              f"{type(view.system.detector).__name__})")
+        return View(chain.with_params(view.system, **{field: v}), view.source_um)
+    return apply
+
+
+def _set_thickness(view, v):
+    """The screen of either detector: the lens-coupled film or the flat panel's converter."""
+    if isinstance(view.system.detector, FlatPanel):
+        return _sys("detector__converter__thickness_um")(view, v)
+    return _sys("detector__scintillator__thickness_um")(view, v)
+
+
+def _lens(key, field):
+    return _sys(field, detector=LensCoupled, key=key)
+
+
+def _panel(key, field):
+    return _sys(field, detector=FlatPanel, key=key)
 
 
 _ZERO = lambda sc: 0.0  # noqa: E731
 TUNABLE = {t.key: t for t in [
-    Tunable("scintillator.thickness", "um", _sys("detector__scintillator__thickness_um"), True, _ZERO, lambda sc: 2000.0),
-    Tunable("scintillator.scatter_blur", "um", _sys("detector__scatter_fwhm_um"), False, _ZERO, lambda sc: 1000.0),
-    Tunable("scintillator.focus_depth", "um", _sys("detector__focus_depth_um"), False, _ZERO,
-            lambda sc: sc["scintillator"]["thickness"]),
+    Tunable("scintillator.thickness", "um", _set_thickness, True, _ZERO, lambda sc: 2000.0),
+    Tunable("scintillator.scatter_blur", "um", _lens("scintillator.scatter_blur", "detector__scatter_fwhm_um"),
+            False, _ZERO, lambda sc: 1000.0),
+    Tunable("scintillator.focus_depth", "um", _lens("scintillator.focus_depth", "detector__focus_depth_um"),
+            False, _ZERO, lambda sc: sc["scintillator"]["thickness"]),
     Tunable("source.focal_spot_size", "um", _set_spot, True, _ZERO, lambda sc: 1e4),
     Tunable("optics.na", "", _set_na, True, _ZERO, lambda sc: min(_scintillator_index(sc), 1.0) * 0.999),
+    # Flat panel (detector.type = "flat_panel"): blur, shoulder, glare, the image's grey-level response.
+    Tunable("detector.blur", "um", _panel("detector.blur", "detector__blur_fwhm_um"), True, _ZERO,
+            lambda sc: 1e4),
+    Tunable("detector.glare_fraction", "", _panel("detector.glare_fraction", "detector__glare_fraction"), False,
+            _ZERO, lambda sc: 0.99),
+    Tunable("detector.glare_length", "um", _panel("detector.glare_length", "detector__glare_length_um"), True,
+            _ZERO, lambda sc: 1e4),
+    Tunable("detector.shoulder_fraction", "", _panel("detector.shoulder_fraction", "detector__shoulder_fraction"),
+            False, _ZERO, lambda sc: 0.99),
+    Tunable("detector.shoulder_length", "um", _panel("detector.shoulder_length", "detector__shoulder_length_um"),
+            True, _ZERO, lambda sc: 1e4),
+    Tunable("detector.response_gamma", "", _panel("detector.response_gamma", "detector__response__gamma"), False,
+            lambda sc: -3.0, lambda sc: 3.0, blur=False),
+    Tunable("detector.response_offset", "", _panel("detector.response_offset", "detector__response__offset"),
+            True, _ZERO, lambda sc: 10.0, blur=False),
     Tunable("camera.gain", "", _sys("detector__camera__gain_e_per_adu"), True, _ZERO, lambda sc: 1e4, blur=False),
     Tunable("camera.read_noise", "", _sys("detector__camera__read_noise_e"), False, _ZERO, lambda sc: 1e3, blur=False),
     Tunable("acquisition.exposure", "s", _set_exposure, True, _ZERO, lambda sc: 1e6, blur=False),
@@ -124,6 +165,7 @@ def current_value(scenario: Scenario, key: str, system: ImagingSystem) -> float:
     table, name = key.split(".")
     value = scenario[table][name]
     if value is None and key == "scintillator.focus_depth":
+        TUNABLE[key].apply(View(system, jnp.zeros(3)), 0.0)  # a one-line error on a flat panel
         return 0.5 * float(system.detector.scintillator.thickness_um)
     return float(value)
 

@@ -211,3 +211,65 @@ def test_budget_exposure_gives_the_target_snr(snr):
         a, g = b.absorbed / 2.0, b.gain
         noise = math.sqrt(a * t * g * (1 + g) + b.read_noise_e**2 + b.dark_e_per_s * t)
         assert a * t * g / noise == pytest.approx(snr, rel=1e-9)
+# --------------------------------------------------------------------------- glare and grey-level response
+def test_glare_kernel_has_the_2d_exponential_second_moment():
+    """exp(-r/L) in 2D: <x^2> = 3 L^2 (<r^2> = 6 L^4 / L^2); cells of L/4 add pitch^2/12."""
+    from physics.detector import exponential_kernel_2d
+
+    length, pitch = 20.0, 5.0
+    k = np.asarray(exponential_kernel_2d(length, pitch=pitch, half_width=64), float)  # 16 L
+    x = (np.arange(k.shape[0]) - 64) * pitch
+    assert k.sum() == pytest.approx(1.0, rel=1e-6) and np.all(k >= 0)
+    second = float(np.sum(k.sum(axis=0) * x**2))
+    assert second == pytest.approx(3 * length**2 + pitch**2 / 12, rel=0.01)
+
+
+@pytest.mark.parametrize("w, fwhm, length, sh", [(0.0, 40.0, 100.0, 0.0), (0.3, 40.0, 100.0, 0.0),
+                                                  (0.1, 60.0, 50.0, 0.0), (0.2, 40.0, 100.0, 0.4)])
+def test_flat_panel_glare_mtf_is_the_analytic_mixture(w, fwhm, length, sh):
+    """The MTF of (1 - w) Gauss + w exp(-r/L) is (1 - w) exp(-2 pi^2 s^2 f^2) + w (1 + (2 pi f L)^2)^-3/2
+    (the Hankel transform of the 2D exponential), times the cell aperture sinc(f cell); a
+    shoulder mixes a second exponential (20 um) into the core the same way."""
+    cell = 5.0
+    panel = FlatPanel(blur_fwhm_um=fwhm, glare_fraction=w, glare_length_um=length, shoulder_fraction=sh,
+                      shoulder_length_um=20.0)
+    psf = np.asarray(panel.psf(E, ONE, cell_um=cell), float)
+    assert psf.shape[0] == panel.psf_support(cell) and psf.sum() == pytest.approx(1.0, rel=1e-5)
+    lsf = psf.sum(axis=0)
+    x = (np.arange(lsf.size) - lsf.size // 2) * cell
+    f = np.array([0.001, 0.003, 0.006, 0.01])  # 1/um
+    mtf = np.abs(np.exp(-2j * np.pi * f[:, None] * x[None, :]) @ lsf)
+    s = fwhm / FWHM_PER_SIGMA
+    exp_mtf = lambda lg: (1 + (2 * np.pi * f * lg) ** 2) ** -1.5  # noqa: E731
+    core = (1 - sh) * np.exp(-2 * np.pi**2 * s**2 * f**2) + sh * exp_mtf(20.0)
+    expected = ((1 - w) * core + w * exp_mtf(length)) * np.sinc(f * cell)
+    np.testing.assert_allclose(mtf, expected, atol=0.004)
+
+
+def test_grey_level_response_is_linear_at_gamma_1_log_at_0_monotone_and_smooth_between():
+    from physics.detector import GreyLevelResponse
+    import jax
+
+    t = jnp.linspace(0.0, 1.2, 50)
+    np.testing.assert_allclose(GreyLevelResponse(1.0, 0.05)(t), t + 0.05 - 1.0, atol=1e-6)
+    np.testing.assert_allclose(GreyLevelResponse(0.0, 0.05)(t), np.log(np.asarray(t) + 0.05), rtol=1e-6)
+    for g in (-1.0, -0.3, 1e-5, 0.4, 2.0):
+        assert np.all(np.diff(np.asarray(GreyLevelResponse(g, 0.01)(t))) > 0)
+    # Continuous in gamma across the log limit, value and derivative (no 0/0).
+    value = lambda g: GreyLevelResponse(g, 0.02)(jnp.asarray(0.3))  # noqa: E731
+    assert float(value(2e-4)) == pytest.approx(float(value(0.0)), rel=1e-3)
+    assert float(value(-2e-4)) == pytest.approx(float(value(0.0)), rel=1e-3)
+    d0 = float(jax.grad(value)(0.0))
+    assert d0 == pytest.approx(0.5 * math.log(0.32) ** 2, rel=1e-3)  # d/dg (e^{gL}-1)/g at 0 = L^2/2
+    assert np.isfinite(float(jax.grad(value)(1e-4)))
+    with pytest.raises(ValueError, match="offset"):
+        GreyLevelResponse(1.0, -0.1)
+
+
+def test_lens_coupled_image_is_linear_and_flat_panel_grey_level_uses_its_response():
+    from physics.detector import GreyLevelResponse
+
+    t = jnp.asarray([0.1, 0.5, 1.0])
+    np.testing.assert_allclose(LensCoupled().grey_level(t), t)
+    panel = FlatPanel(response=GreyLevelResponse(0.0, 0.01))
+    np.testing.assert_allclose(panel.grey_level(t), np.log(np.asarray(t) + 0.01), rtol=1e-6)

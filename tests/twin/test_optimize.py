@@ -30,15 +30,22 @@ def test_dqe_thickness_optimum_is_interior_and_matches_a_fine_grid(capsys, tmp_p
     assert res["objective"] >= res["grid"]["objective"] * (1 - 1e-3)
     assert res["grid"]["evaluations"] == fine
     assert 10 * res["evaluations"] <= fine
-    # Beats both ends of the range (evaluated as LO == HI points).
-    for end in ("1um", "40um"):
-        point = _run(capsys, ["--vary", f"scintillator.thickness={end}:{end}", "--objective", "dqe@500lp/mm",
-                              "--out", str(tmp_path / end)])
-        assert point["evaluations"] == 1
-        assert res["objective"] > 1.05 * point["objective"]
+    # Beats both ends of the range by 5 %: the grid's end points (LO and HI); LO is also
+    # evaluated as a LO == HI point (one run, not two: a point evaluation carries its own
+    # 128 px verification simulation). The point reads 3 % above the grid there (0.00968 vs
+    # 0.00939): its PSF window is sized for 1 um, the grid's for the whole 1-40 um range.
+    curve = res["grid"]["values"]
+    assert len(curve) == fine
+    point = _run(capsys, ["--vary", "scintillator.thickness=1um:1um", "--objective", "dqe@500lp/mm",
+                          "--out", str(tmp_path / "point")])
+    assert point["evaluations"] == 1
+    assert point["objective"] == pytest.approx(curve[0], rel=0.05)
+    assert res["objective"] > 1.05 * point["objective"]
+    for end in (curve[0], curve[-1]):
+        assert res["objective"] > 1.05 * end
     # The forward simulation at the optimum agrees with the chain's MTF.
     v = res["verification"]
-    assert v["mtf_measured"] == pytest.approx(v["mtf_chain"], rel=0.08)
+    assert v["mtf_measured"] == pytest.approx(v["mtf_chain"], rel=0.02)
     assert (tmp_path / "optimization.png").is_file() and "Gradient optimum" in (tmp_path / "report.md").read_text()
 
 
@@ -46,6 +53,7 @@ def test_two_key_map(capsys, tmp_path):
     res = _run(capsys, ["--vary", "scintillator.thickness=2um:30um", "--vary", "optics.na=0.2:0.6",
                         "--objective", "dqe@500lp/mm", "--grid", "5", "--out", str(tmp_path)])
     assert res["grid"]["points_per_key"] == [5, 5]
+    assert max(max(row) for row in res["grid"]["values"]) == pytest.approx(res["grid"]["objective"])
     assert set(res["optimum"]) == {"scintillator.thickness", "optics.na"}
     assert res["objective"] >= res["grid"]["objective"] * (1 - 1e-3)
     assert (tmp_path / "optimization.png").is_file()

@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
         help="fit scenario parameters to measured edge / noise images",
         description="Fit continuous scenario parameters (e.g. scintillator.thickness, "
                     "scintillator.scatter_blur, scintillator.focus_depth, source.focal_spot_size, optics.na; "
+                    "for a [detector] type = \"flat_panel\" detector.blur, detector.glare_fraction, "
+                    "detector.glare_length, detector.response_gamma, detector.response_offset; "
                     "camera.gain, camera.read_noise from --noise frames) to a measured slanted edge by "
                     "gradient through the chain, starting from the scenario's values. The edge position and "
                     "angle and an affine grey-level map are fitted as nuisance parameters. Writes "
@@ -28,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--noise", help="raw open-beam frame(s) of uniform illumination (camera.gain)")
     p.add_argument("--noise-dark", help="raw dark frame(s) (camera.read_noise)")
     p.add_argument("--roi", help="analyse only x0,y0,x1,y1 of the edge image (pixels, x along columns)")
+    p.add_argument("--saturation", type=float, metavar="LEVEL",
+                   help="grey level of --edge at and above which pixels are saturated (clipped by the sensor "
+                        "or its readout): the fit clips its model there too")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override a scenario value (e.g. a starting value), TOML syntax as in twin simulate")
     p.add_argument("--fit", required=True, help="comma-separated scenario keys to fit")
@@ -67,8 +72,8 @@ def run(args) -> int:
         if args.roi:
             roi = parse_roi(args.roi)
             edge, flat, dark = (None if a is None else crop(a, roi, name="--roi") for a in (edge, flat, dark))
-    elif args.flat or args.dark or args.roi:
-        raise OptionError("--flat/--dark/--roi: only with --edge")
+    elif args.flat or args.dark or args.roi or args.saturation is not None:
+        raise OptionError("--flat/--dark/--roi/--saturation: only with --edge")
     if args.noise:
         noise = _frames(args.noise, "--noise")
         sources.append(Path(args.noise).name)
@@ -76,7 +81,7 @@ def run(args) -> int:
         noise_dark = _frames(args.noise_dark, "--noise-dark")
         sources.append(Path(args.noise_dark).name)
     cal = calibrate(scenario, keys=keys, edge=edge, flat=flat, dark=dark, noise=noise, noise_dark=noise_dark,
-                    edge_pixel_um=edge_pixel)
+                    edge_pixel_um=edge_pixel, saturation=args.saturation)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = ", ".join(sources)
