@@ -100,3 +100,22 @@ def test_the_published_study_is_a_framework_study():
     assert full["geometry"]["n_views"] == 21 and full["acquisition"]["seeds"] == base["acquisition"]["seeds"]
     pinned = published.STUDY.point_scenario(base, point, quick=True, pinned={"acquisition.seeds": 4})
     assert pinned["acquisition"]["seeds"] == 4 and pinned["geometry"]["n_views"] == 7
+
+
+def test_the_baseline_comparison_fails_on_a_changed_number():
+    import copy
+
+    from baselines import compare
+
+    base = {"points": {"a": {"x": {"value": 1.0, "unit": "um"}, "smallest_group_sim": {"value": 1.0, "unit": "um"}}}}
+    assert compare(copy.deepcopy(base), base) == 2
+    changed = copy.deepcopy(base)
+    changed["points"]["a"]["x"]["value"] = 1.001
+    with pytest.raises(AssertionError, match="points.a.x"):
+        compare(changed, base)
+    noisy = copy.deepcopy(base)
+    noisy["points"]["a"]["smallest_group_sim"]["value"] = 1.5  # one chart group: allowed
+    assert compare(noisy, base) == 2
+    renamed = {"points": {"a": {"y": 1.0}}}
+    with pytest.raises(AssertionError, match="not in the baseline"):
+        compare(renamed, base)

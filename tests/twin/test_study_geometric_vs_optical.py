@@ -19,9 +19,6 @@ from twin.run import SCENARIO_DIR, compute_point, point_dir
 from twin.scenario import parse_scenario
 from twin.studies.geometric_vs_optical import design as gvo
 
-# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
-pytestmark = pytest.mark.xdist_group("study_quick_runs")
-
 SCENARIO = SCENARIO_DIR / "geometric_vs_optical.toml"
 
 
@@ -191,3 +188,35 @@ def test_shipped_scenario_is_valid():
     assert scenario["scenario"]["study"] == "geometric_vs_optical"
     spots = [gvo.to_spot(p[gvo.SWEPT]) for p in scenario.points()]
     assert min(spots) <= 1.0 and max(spots) >= 55.0 and len(spots) >= 6
+
+
+# -- the numbers the study gave before the refactor (issue 11) ---------------------------------
+
+@pytest.mark.slow
+def test_geometric_vs_optical_matches_its_baseline(gvo_quick_run):
+    import copy
+    import math
+
+    from baselines import BASELINES, GEOMETRIC_BY_DESIGN, _value, compare
+    from physics.imageio import read_json
+    from physics.detector import exposure_for_snr_s
+    from twin.system import build_flat_panel
+
+    scenario, _, run = gvo_quick_run
+    run, base = copy.deepcopy(run), read_json(BASELINES / "geometric_vs_optical.json")
+    g = _value(run["geometric"]["electrons_per_quantum"])
+    readout = build_flat_panel(scenario).camera
+    assert 100 < g < 2000  # CsI:Tl: ~54 photons/keV x 0.5 coupling x 0.7 photodiode QE x ~25 keV
+    for spot, point in run["points"].items():
+        new, old = point["geometric"], base["points"][spot]["geometric"]
+        # old: quantum-limited DQE(0) = eta; now the Poisson gain stage keeps g/(1+g) of it
+        assert math.isclose(new["dqe0"], old["dqe0"] * g / (1 + g), rel_tol=1e-5)
+        # old: t = SNR^2 / absorbed; now the noise equation with the gain and the panel's read noise
+        absorbed = _value(old["absorbed_per_pixel_per_s"])
+        t = exposure_for_snr_s(absorbed, scenario["geometric"]["snr_target"], gain=g,
+                               read_noise_e=readout.read_noise_e, dark_e_per_s=readout.dark_current_e_per_s)
+        assert math.isclose(_value(new["exposure_for_snr_s"]), t, rel_tol=1e-6)
+        assert _value(new["exposure_for_snr_s"]) > _value(old["exposure_for_snr_s"])
+        for key in GEOMETRIC_BY_DESIGN:
+            del new[key], old[key]
+    assert compare(run, base) > 80

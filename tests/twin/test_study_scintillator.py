@@ -13,9 +13,6 @@ from twin.scenario import load_scenario, parse_scenario
 from twin.run import compute_point
 from twin.system import DEPTH_LAYER_COUNTS, depth_layers
 
-# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
-pytestmark = pytest.mark.xdist_group("study_quick_runs")
-
 SCENARIO = SCENARIO_DIR / "scintillator_thickness.toml"
 
 
@@ -99,3 +96,12 @@ def test_physics_trends_of_the_sweep(reduced_run):
     # CsI:Tl has ~5.7x the light yield of ZnWO4 (54 vs 9.5 photons/keV)
     assert p[("CsI:Tl", THIN, 0.2)]["electrons_per_quantum"]["value"] > \
         3 * p[("ZnWO4", THIN, 0.2)]["electrons_per_quantum"]["value"]
+
+
+# -- the numbers the study gave before the refactor (issue 11) ---------------------------------
+
+@pytest.mark.slow
+def test_scintillator_matches_its_baseline(scintillator_quick_run):
+    from baselines import BASELINES, compare
+
+    assert compare(scintillator_quick_run[2], read_json(BASELINES / "scintillator_thickness.json")) > 100

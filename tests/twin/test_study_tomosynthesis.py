@@ -12,9 +12,6 @@ from twin.studies.tomosynthesis.measures import group_modulation
 from twin.studies.tomosynthesis.theory import (continuous_fwhm_um, ghost_offset_um, main_lobe, predicted_fwhm_um,
                                                predicted_ssp)
 
-# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
-pytestmark = pytest.mark.xdist_group("study_quick_runs")
-
 
 def arc_angles(n, arc):
     return np.linspace(-arc / 2, arc / 2, n)
@@ -98,3 +95,12 @@ def test_depth_resolution_follows_the_geometry(reduced_run):
     assert wide["clutter_suppression"] > 1 and narrow["clutter_suppression"] > 1
     # lines along the tube motion get no depth resolution
     assert wide["2um_horizontal"]["fwhm"]["value"] is None
+
+
+# -- the numbers the study gave before the refactor (issue 11) ---------------------------------
+
+@pytest.mark.slow
+def test_tomosynthesis_matches_its_baseline(tomosynthesis_quick_run):
+    from baselines import BASELINES, compare
+
+    assert compare(tomosynthesis_quick_run[2], read_json(BASELINES / "tomosynthesis_arc.json")) > 20

@@ -1,4 +1,7 @@
-"""The studies give the numbers they gave before the studies were refactored (issue 11).
+"""Comparison of a study's quick run with its stored baseline (issue 11); the tests are in
+each study's own module (so the session's quick run is computed on one xdist worker).
+
+The studies give the numbers they gave before the studies were refactored.
 
 ``tests/data/study_baselines/<scenario>.json`` holds every number of each shipped study's
 ``twin run --quick`` (results.json without the report's text), produced by the code
@@ -15,16 +18,9 @@ build); the smallest resolved group of a simulated noisy chart may move by one g
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
-import pytest
-
-from physics.imageio import read_json
-
-# the session's study quick runs (tests/twin/conftest.py) are shared with the other study modules
-pytestmark = pytest.mark.xdist_group("study_quick_runs")
 
 BASELINES = Path(__file__).resolve().parents[1] / "data" / "study_baselines"
 TIGHT = 1e-4
@@ -79,53 +75,3 @@ def compare(run: dict, baseline: dict) -> int:
             assert math.isclose(new, ref, rel_tol=TIGHT, abs_tol=1e-12), f"{where}: {new!r} vs baseline {ref!r}"
         compared += 1
     return compared
-
-
-@pytest.mark.slow
-def test_geometric_vs_optical_matches_its_baseline(gvo_quick_run):
-    from physics.detector import exposure_for_snr_s
-    from twin.system import build_flat_panel
-
-    scenario, _, run = gvo_quick_run
-    run, base = copy.deepcopy(run), read_json(BASELINES / "geometric_vs_optical.json")
-    g = _value(run["geometric"]["electrons_per_quantum"])
-    readout = build_flat_panel(scenario).camera
-    assert 100 < g < 2000  # CsI:Tl: ~54 photons/keV x 0.5 coupling x 0.7 photodiode QE x ~25 keV
-    for spot, point in run["points"].items():
-        new, old = point["geometric"], base["points"][spot]["geometric"]
-        # old: quantum-limited DQE(0) = eta; now the Poisson gain stage keeps g/(1+g) of it
-        assert math.isclose(new["dqe0"], old["dqe0"] * g / (1 + g), rel_tol=1e-5)
-        # old: t = SNR^2 / absorbed; now the noise equation with the gain and the panel's read noise
-        absorbed = _value(old["absorbed_per_pixel_per_s"])
-        t = exposure_for_snr_s(absorbed, scenario["geometric"]["snr_target"], gain=g,
-                               read_noise_e=readout.read_noise_e, dark_e_per_s=readout.dark_current_e_per_s)
-        assert math.isclose(_value(new["exposure_for_snr_s"]), t, rel_tol=1e-6)
-        assert _value(new["exposure_for_snr_s"]) > _value(old["exposure_for_snr_s"])
-        for key in GEOMETRIC_BY_DESIGN:
-            del new[key], old[key]
-    assert compare(run, base) > 80
-
-
-@pytest.mark.slow
-def test_scintillator_matches_its_baseline(scintillator_quick_run):
-    assert compare(scintillator_quick_run[2], read_json(BASELINES / "scintillator_thickness.json")) > 100
-
-
-@pytest.mark.slow
-def test_tomosynthesis_matches_its_baseline(tomosynthesis_quick_run):
-    assert compare(tomosynthesis_quick_run[2], read_json(BASELINES / "tomosynthesis_arc.json")) > 20
-
-
-def test_the_comparison_fails_on_a_changed_number():
-    base = {"points": {"a": {"x": {"value": 1.0, "unit": "um"}, "smallest_group_sim": {"value": 1.0, "unit": "um"}}}}
-    assert compare(copy.deepcopy(base), base) == 2
-    changed = copy.deepcopy(base)
-    changed["points"]["a"]["x"]["value"] = 1.001
-    with pytest.raises(AssertionError, match="points.a.x"):
-        compare(changed, base)
-    noisy = copy.deepcopy(base)
-    noisy["points"]["a"]["smallest_group_sim"]["value"] = 1.5  # one chart group: allowed
-    assert compare(noisy, base) == 2
-    renamed = {"points": {"a": {"y": 1.0}}}
-    with pytest.raises(AssertionError, match="not in the baseline"):
-        compare(renamed, base)
