@@ -13,17 +13,22 @@ from recon import dd1d
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 
 
+def _voxel_and_cell_rows(seed, n, m, axis):
+    """Random float64 rows of ``n`` voxels and ``m`` cells (3 of each) along ``axis``."""
+    rng = np.random.default_rng(seed)
+    return (jnp.asarray(np.moveaxis(rng.normal(size=(n, 3)), 0, axis)),
+            jnp.asarray(np.moveaxis(rng.normal(size=(m, 3)), 0, axis)))
+
+
 @FAST
 @given(alpha=st.floats(0.2, 3.0), negative=st.booleans(), beta=st.floats(-8.0, 20.0),
        seed=st.integers(0, 2**31), axis=st.sampled_from([0, 1]))
 @example(alpha=0.4, negative=False, beta=5.0, seed=0, axis=0)   # boundaries on cell edges
 def test_affine_forward_matches_general_and_is_the_adjoint(alpha, negative, beta, seed, axis):
     alpha = -alpha if negative else alpha
-    rng = np.random.default_rng(seed)
     n, m = 12, 20
     with jax.enable_x64(True):
-        f = jnp.asarray(np.moveaxis(rng.normal(size=(n, 3)), 0, axis))
-        g = jnp.asarray(np.moveaxis(rng.normal(size=(m, 3)), 0, axis))
+        f, g = _voxel_and_cell_rows(seed, n, m, axis)
         affine = jax.jit(dd1d.forward_affine, static_argnums=(3, 4))(f, alpha, beta, m, axis)
         t = alpha * (jnp.arange(m + 1) - m / 2) + beta
         general = dd1d.forward(f, t, axis)
@@ -58,11 +63,9 @@ def test_taps_match_the_cumulative_sum_kernels_and_are_transposes(alpha, negativ
     kernels, with as many taps as :func:`dd1d.tap_count` asks for, and the voxel-side
     adjoint is the exact transpose of the cell-side forward pass."""
     alpha = -alpha if negative else alpha
-    rng = np.random.default_rng(seed)
     n, m = 12, 20
     with jax.enable_x64(True):
-        f = jnp.asarray(np.moveaxis(rng.normal(size=(n, 3)), 0, axis))
-        g = jnp.asarray(np.moveaxis(rng.normal(size=(m, 3)), 0, axis))
+        f, g = _voxel_and_cell_rows(seed, n, m, axis)
         t = dd1d.affine_boundaries(alpha, beta, m, jnp.float64)
         e = dd1d.affine_edges(alpha, beta, n, m, jnp.float64)
         fwd = jax.jit(dd1d.forward_taps, static_argnums=(2, 3))(f, t, axis, dd1d.tap_count(abs(alpha)))
