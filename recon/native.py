@@ -1,0 +1,207 @@
+"""Compiled CPU kernels of the separable distance-driven footprint (Numba, outside XLA).
+
+A slice that maps onto the detector by a scale and a shift per axis (tomosynthesis:
+a detector parallel to the slices; parallel rays whose detector columns and rows follow
+two volume axes) has the separable footprint ``W_rows S W_cols^T`` (De Man & Basu
+2004): each detector cell takes the overlap-weighted average of the voxels its
+boundaries, mapped onto the slice, enclose. The boundaries of cell ``j`` on the slice are
+``t_j = alpha (j - m/2) + beta`` in voxel units (:func:`recon.dd1d.affine_boundaries`).
+
+Why outside XLA: these loops are gathers of a few taps per output. XLA:CPU runs a gather
+at 1.3-1.8 ns per element whatever its shape, which held the JAX version of this path at
+about 50 M voxel-views per CPU-second (issue 10 asks 100 M per second on two cores).
+Compiled loops run the taps from cache and vectorise the row pass.
+
+Both directions build the same weight table from the same boundaries, in the same
+function (:func:`_weights`): the back projection is the exact transpose of the forward
+projection up to float rounding (dot-tested in ``tests/recon/test_native.py``). Work is
+split over threads (views for the forward pass, slices for the back projection, so
+no two threads write the same output) with the GIL released inside the kernels.
+
+Values: volumes in 1/um, projections line integrals / path length (the projector
+multiplies by the path length outside, see :mod:`recon.projector`).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+#: Threads the kernels split their work over (the machine's cores; each kernel call
+#: blocks until all its parts are done).
+THREADS = max(1, os.cpu_count() or 1)
+
+_POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="recon-native")
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _weights(alpha, beta, m, n):
+    """Overlap weights of ``m`` cells with boundaries ``alpha (j - m/2) + beta`` on ``n`` voxels.
+
+    Returns ``(start, count, w)``: cell ``j`` averages voxels ``start[j] .. start[j] +
+    count[j] - 1`` with weights ``w[j, :count[j]]`` (overlap length over cell width);
+    voxels outside ``[0, n)`` add nothing, as in :func:`recon.dd1d.forward`.
+    """
+    taps = int(abs(alpha)) + 2
+    start = np.zeros(m, np.int64)
+    count = np.zeros(m, np.int64)
+    w = np.zeros((m, taps), np.float64)
+    half = m / 2.0
+    t0 = alpha * (0 - half) + beta
+    for j in range(m):
+        t1 = alpha * (j + 1 - half) + beta
+        lo, hi = min(t0, t1), max(t0, t1)
+        t0 = t1
+        if hi <= 0.0 or lo >= n or hi <= lo:
+            continue
+        inv = 1.0 / (hi - lo)
+        first = max(int(np.floor(lo)), 0)
+        last = min(int(np.ceil(hi)), n)
+        c = 0
+        for i in range(first, last):
+            ov = min(hi, i + 1.0) - max(lo, float(i))
+            if ov > 0.0 and c < taps:
+                if c == 0:
+                    start[j] = i
+                w[j, c] = ov * inv
+                c += 1
+        count[j] = c
+    return start, count, w
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _used_range(start, count, n):
+    """First and one-past-last voxel any cell reads (``(0, 0)`` if none)."""
+    lo, hi = n, 0
+    for j in range(start.size):
+        if count[j] > 0:
+            lo = min(lo, start[j])
+            hi = max(hi, start[j] + count[j])
+    return (lo, hi) if hi > lo else (0, 0)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _forward_views(vol, ax, bx, ay, by, out, v0, v1):
+    """``out[v] = sum_k W_rows(v, k) vol[k] W_cols(v, k)^T`` for views ``v0 .. v1 - 1``."""
+    n_m, n_b, n_a = vol.shape
+    rows, cols = out.shape[1], out.shape[2]
+    tmp = np.zeros((n_b, cols), out.dtype)
+    for v in range(v0, v1):
+        acc = out[v]
+        acc[:, :] = 0
+        for k in range(n_m):
+            cs, cc, cw = _weights(ax[v, k], bx[v, k], cols, n_a)
+            rs, rc, rw = _weights(ay[v, k], by[v, k], rows, n_b)
+            rwf = rw.astype(out.dtype)
+            b0, b1 = _used_range(rs, rc, n_b)
+            if b1 == b0 or _used_range(cs, cc, n_a)[1] == 0:
+                continue
+            sl = vol[k]
+            for b in range(b0, b1):  # columns: a few taps per cell, from cache
+                srow, trow = sl[b], tmp[b]
+                for j in range(cols):
+                    s = 0.0
+                    for t in range(cc[j]):
+                        s += cw[j, t] * srow[cs[j] + t]
+                    trow[j] = s
+            for r in range(rows):  # rows: whole detector rows, vectorised
+                arow = acc[r]
+                for t in range(rc[r]):
+                    w = rwf[r, t]
+                    trow = tmp[rs[r] + t]
+                    for j in range(cols):
+                        arow[j] += w * trow[j]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _back_slices(proj, ax, bx, ay, by, out, k0, k1):
+    """Transpose of :func:`_forward_views` onto slices ``k0 .. k1 - 1`` of ``out``."""
+    n_views, rows, cols = proj.shape
+    n_b, n_a = out.shape[1], out.shape[2]
+    tmp = np.zeros((n_b, cols), out.dtype)
+    for k in range(k0, k1):
+        sl = out[k]
+        sl[:, :] = 0
+        for v in range(n_views):
+            cs, cc, cw = _weights(ax[v, k], bx[v, k], cols, n_a)
+            rs, rc, rw = _weights(ay[v, k], by[v, k], rows, n_b)
+            rwf = rw.astype(out.dtype)
+            b0, b1 = _used_range(rs, rc, n_b)
+            if b1 == b0 or _used_range(cs, cc, n_a)[1] == 0:
+                continue
+            tmp[b0:b1, :] = 0
+            q = proj[v]
+            for r in range(rows):  # rows onto voxel rows
+                qrow = q[r]
+                for t in range(rc[r]):
+                    w = rwf[r, t]
+                    trow = tmp[rs[r] + t]
+                    for j in range(cols):
+                        trow[j] += w * qrow[j]
+            for b in range(b0, b1):  # cells onto voxels
+                srow, trow = sl[b], tmp[b]
+                for j in range(cols):
+                    val = trow[j]
+                    for t in range(cc[j]):
+                        srow[cs[j] + t] += cw[j, t] * val
+
+
+def _split(n: int):
+    """``THREADS`` contiguous ranges covering ``0 .. n - 1`` (fewer if ``n`` is small)."""
+    edges = np.linspace(0, n, min(THREADS, n) + 1).round().astype(int)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _run(kernel, args, n):
+    futures = [_POOL.submit(kernel, *args, int(a), int(b)) for a, b in _split(n)]
+    for f in futures:
+        f.result()  # re-raises a kernel's exception here
+
+
+def _maps(*maps):
+    return [np.ascontiguousarray(x, np.float64) for x in maps]
+
+
+def forward_separable(volume, ax, bx, ay, by, det_shape):
+    """Separable distance-driven projection of a slice stack.
+
+    Parameters
+    ----------
+    volume : ndarray (n_slices, n_b, n_a), float32 or float64
+        Slices in the order of the maps; ``n_a`` runs along the detector columns.
+    ax, bx, ay, by : ndarray (n_views, n_slices)
+        ``(alpha, beta)`` of the column and row boundaries on each slice (voxel units).
+    det_shape : (rows, cols)
+
+    Returns
+    -------
+    ndarray (n_views, rows, cols): cell averages summed over slices, ``volume``'s dtype.
+    """
+    volume = np.ascontiguousarray(volume)
+    ax, bx, ay, by = _maps(ax, bx, ay, by)
+    out = np.empty((ax.shape[0], *det_shape), volume.dtype)
+    _run(_forward_views, (volume, ax, bx, ay, by, out), ax.shape[0])
+    return out
+
+
+def back_separable(projections, ax, bx, ay, by, vol_shape):
+    """Exact transpose of :func:`forward_separable`.
+
+    Parameters
+    ----------
+    projections : ndarray (n_views, rows, cols)
+    ax, bx, ay, by : ndarray (n_views, n_slices)
+    vol_shape : (n_slices, n_b, n_a)
+
+    Returns
+    -------
+    ndarray ``vol_shape``, ``projections``' dtype.
+    """
+    projections = np.ascontiguousarray(projections)
+    ax, bx, ay, by = _maps(ax, bx, ay, by)
+    out = np.empty(vol_shape, projections.dtype)
+    _run(_back_slices, (projections, ax, bx, ay, by, out), vol_shape[0])
+    return out
