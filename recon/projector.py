@@ -3,27 +3,26 @@
 The volume is cut into slices perpendicular to each view's *main axis*, the world axis
 along which its central ray runs most (the classic ``|dx| >= |dy|`` switch, extended to
 three axes). On each slice the detector cell boundaries are mapped from the source onto
-the slice plane, and :mod:`recon.dd1d` resamples slice <-> detector by overlap lengths
-(cumulative sums and gathers, never a dense matrix). For a detector
-parallel to the slices (tomosynthesis) in 2D, the forward pass adds the slices' integrals
-up to the detector boundaries over a block of slices before differencing
-(:func:`_fp_group_integrals`). In 3D each slice is resampled in two 1D passes, along the
-volume axis the detector columns follow and then the one the rows follow; the line
-integral of cell ``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages,
-with ``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell
-centre.
+the slice plane, and the slice is resampled onto the detector by overlap lengths.
 
 When each slice maps onto the detector by a scale and a shift per axis (tomosynthesis:
 a detector parallel to the slices with ``u || x``, ``v || y``; parallel rays without cross
-terms) the footprint is exactly separable and both passes use the same 1D map for every
-row and column: in 3D such groups run through the compiled loops of :mod:`recon.native`
-(:func:`_fp_group_native`, called from the jitted code by ``jax.pure_callback``; XLA:CPU
-runs gathers too slowly for this path). ``Projector(..., kernel="xla")`` keeps them in
-JAX, on the general path below, which is exact for them as well. Otherwise (tilted,
-rolled or shifted detectors, oblique parallel rays, wide cone beams) the column pass
-follows each voxel row's own line and the row pass each detector column's own trace on
-the slice (:func:`_sheared_maps`): the distance-driven footprint, to first order in the
-shear.
+terms: every 2D parallel beam) the footprint is exactly separable and both passes use the
+same 1D map for every row and column. On the CPU such groups run through the compiled
+loops of :mod:`recon.native` (:func:`_fp_group_native`, called from the jitted code by
+``jax.pure_callback``: XLA:CPU runs the gathers of this path at 1.3-1.8 ns per element,
+3-10x slower). ``Projector(..., kernel="xla")`` keeps them in JAX: in 2D the slices'
+integral tables are built once for all views and their integrals up to the detector
+boundaries added over a block of slices before one difference
+(:func:`_fp_group_integrals`, with :mod:`recon.dd1d`); in 3D they take the general path
+below, which is exact for them as well. Otherwise (fan beams off the slice normal in
+full scans, tilted, rolled or shifted detectors, oblique parallel rays, wide cone beams)
+each slice is resampled in two 1D passes by cumulative sums and gathers
+(:mod:`recon.dd1d`): the column pass follows each voxel row's own line and the row pass
+each detector column's own trace on the slice (:func:`_sheared_maps`): the
+distance-driven footprint, to first order in the shear. The line integral of cell
+``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages, with
+``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell centre.
 
 Values: volumes hold linear attenuation coefficients in 1/um, projections are line
 integrals (dimensionless); geometry lengths in um.
@@ -73,7 +72,7 @@ class _Group:
     n_chunks: int
     slab: int             # slices per vmap batch
     affine: bool          # parallel rays, or a detector parallel to the slices: affine map
-    native: bool = False  # 3D affine group run by the compiled kernels of recon.native
+    native: bool = False  # affine group run by the compiled kernels of recon.native
     bp_slab: int = 1      # slices per back-projection step of an affine group (one view per step)
 
 
@@ -107,8 +106,9 @@ def _bounds_xyz(geom: Geometry):
 def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Plan:
     """Group views by (main axis, column axis) and size the view chunks.
 
-    ``kernel="native"`` runs 3D affine groups (separable footprints) through
-    :mod:`recon.native`; ``"xla"`` runs them through the general per-row path in JAX.
+    ``kernel="native"`` runs affine groups (separable footprints) through
+    :mod:`recon.native`; ``"xla"`` runs them in JAX: 2D by slice integral tables
+    (:func:`_fp_group_integrals`), 3D through the general per-row path.
     """
     src, det, u, v = _vectors_xyz(geom)
     lo, size = _bounds_xyz(geom)
@@ -151,12 +151,11 @@ def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Pl
         chunk, slab = _block_sizes(geom, perm, (rows, cols), len(views), view_chunk)
         idx = list(views)
         affine = _affine_group(geom, idx, src, u, v, m, a, b)
-        if geom.ndim == 3 and affine:
-            # separable footprint: the compiled kernels, or the general path in XLA (which
-            # is exact here too: every row and column of its maps is the same)
-            native, affine = kernel == "native", False
-        else:
-            native = False
+        native = affine and kernel == "native"
+        if native or geom.ndim == 3:
+            # a 3D separable footprint in XLA takes the general path (exact here too:
+            # every row and column of its maps is the same)
+            affine = False
         bp_slab = _bp_slab(geom, perm, (rows, cols)) if affine else 1
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
                              n_chunks=-(-len(views) // chunk), slab=slab, affine=affine,
@@ -380,10 +379,10 @@ def _lengths(c, plan: _Plan, g: _Group, size):
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
-    if g.affine and plan.ndim == 2:
-        return _fp_group_integrals(volume, p, plan, g)
     if g.native:
         return _fp_group_native(volume, p, plan, g)
+    if g.affine:
+        return _fp_group_integrals(volume, p, plan, g)
     rows, cols = plan.det_shape
     vol_t, kk = _slab_volume(volume, g)
     lo, size = p["lo"], p["size"]
@@ -450,25 +449,30 @@ def _slice_maps(s, dc, u, v, k, lo, size, plan: _Plan, g: _Group):
 
 
 def _native_maps(p, plan: _Plan, g: _Group):
-    """``(ax, bx, ay, by)``, each ``(views, slices)``: the column and row maps of every
-    slice for every view of a native group (see :func:`_affine`)."""
+    """``(ax, bx, ay, by)`` in 3D, ``(ax, bx)`` in 2D, each ``(views, slices)``: the column
+    (and row) maps of every slice for every view of a native group (see :func:`_affine`)."""
     n = len(g.views)
     lo, size = p["lo"], p["size"]
     k = jnp.arange(plan.vol_shape[g.perm[0]], dtype=lo.dtype)
 
     def per_view(s, dc, u, v):
-        return jax.vmap(lambda kk: _slice_maps(s, dc, u, v, kk, lo, size, plan, g))(k)
+        if plan.ndim == 2:
+            return jax.vmap(lambda kk: _affine(s, dc, u, lo[g.m] + (kk + 0.5) * size[g.m], g.m, g.a,
+                                               lo, size, plan.beam))(k)
+        (ax, bx), (ay, by) = jax.vmap(lambda kk: _slice_maps(s, dc, u, v, kk, lo, size, plan, g))(k)
+        return ax, bx, ay, by
 
-    (ax, bx), (ay, by) = jax.vmap(per_view)(*(p[name][:n] for name in ("src", "det", "u", "v")))
-    return ax, bx, ay, by
+    return jax.vmap(per_view)(*(p[name][:n] for name in ("src", "det", "u", "v")))
 
 
 def _group_lengths(p, plan: _Plan, g: _Group):
-    """Path length factor of every cell of every view of a group: (views, rows, cols)."""
+    """Path length factor of every cell of every view of a group: (views, rows, cols),
+    (views, cols) in 2D."""
     rows, cols = plan.det_shape
     n = len(g.views)
-    return jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, p["size"], plan.beam))(
+    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, p["size"], plan.beam))(
         *(p[name][:n] for name in ("src", "det", "u", "v")))
+    return lengths if plan.ndim == 3 else lengths.reshape(n, cols)
 
 
 def _host_call(fn, shape, dtype, *args):
@@ -497,16 +501,18 @@ def _fp_group_native(volume, p, plan: _Plan, g: _Group):
     follow two volume axes: each slice maps onto the detector by a scale and a shift per
     axis, footprint ``W_rows S W_cols^T``)."""
     rows, cols = plan.det_shape
-    fn = functools.partial(native.forward_separable, det_shape=(rows, cols))
-    proj = _host_call(fn, (len(g.views), rows, cols), volume.dtype, jnp.transpose(volume, g.perm),
-                      *_native_maps(p, plan, g))
+    if plan.ndim == 2:
+        fn, shape = functools.partial(native.forward_rows, n_cols=cols), (len(g.views), cols)
+    else:
+        fn, shape = functools.partial(native.forward_separable, det_shape=(rows, cols)), (len(g.views), rows, cols)
+    proj = _host_call(fn, shape, volume.dtype, jnp.transpose(volume, g.perm), *_native_maps(p, plan, g))
     return proj * _group_lengths(p, plan, g)
 
 
 def _bp_group_native(proj, p, plan: _Plan, g: _Group):
     """Transpose of :func:`_fp_group_native` (:func:`recon.native.back_separable`)."""
     n_vox = tuple(plan.vol_shape[ax] for ax in g.perm)
-    fn = functools.partial(native.back_separable, vol_shape=n_vox)
+    fn = functools.partial(native.back_rows if plan.ndim == 2 else native.back_separable, vol_shape=n_vox)
     vol_t = _host_call(fn, n_vox, proj.dtype, proj * _group_lengths(p, plan, g),
                        *_native_maps(p, plan, g))
     return jnp.transpose(vol_t, np.argsort(g.perm))

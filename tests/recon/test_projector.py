@@ -144,15 +144,21 @@ def test_back_projection_rejects_bad_projections():
 
 
 def test_native_separable_kernels_match_the_xla_path(rng):
-    """Tomosynthesis in 3D (slices parallel to the detector) runs through the compiled
-    kernels of recon.native; kernel="xla" runs the same geometry through the general
-    per-row path in JAX (cumulative sums). Both are exact distance-driven for these views,
-    so they agree to rounding, forward and back, for detector cells
-    narrower and much wider than a voxel (no tap limit in the kernels)."""
+    """Separable views (tomosynthesis in 2D and 3D, parallel beams in 2D and along the
+    axes in 3D) run through the compiled kernels of recon.native; kernel="xla" runs the
+    same geometry in JAX (2D: integral tables; 3D: the general per-row path). Both are
+    exact distance-driven for these views, so they agree to rounding, forward and back,
+    for detector cells narrower and much wider than a voxel (no tap limit in the kernels)."""
     from recon import projector as P
 
-    for pixel in (0.7, 9.0):
-        geom = tomo3d(n_views=3, pixel=pixel, voxel=(1.0, 1.5, 1.3))
+    parallel = [recon.circular(kind, angles_rad=np.deg2rad([0.0, 10.0, 37.0, 95.0, 140.0]),
+                               det_shape=shape, det_pixel_um=1.1, vol_shape=vol, voxel_um=0.9)
+                for kind, shape, vol in (("parallel", (13,), (9, 11)),
+                                         ("parallel3d", (5, 13), (4, 9, 11)))]
+    cases = [tomo3d(n_views=3, pixel=0.7, voxel=(1.0, 1.5, 1.3)),
+             tomo3d(n_views=3, pixel=9.0, voxel=(1.0, 1.5, 1.3)),
+             tomo2d(pixel=0.4), tomo2d(pixel=5.0), *parallel]
+    for geom in cases:
         assert all(g.native for g in P.Projector(geom)._plan.groups)
         assert not any(g.native for g in P.Projector(geom, kernel="xla")._plan.groups)
         x = rng.normal(size=geom.vol_shape)
