@@ -6,8 +6,9 @@ Cases (issues 3 and 10):
   projection, ours and ASTRA's CPU algorithms interleaved in this process (``linear``
   projector, ASTRA's fastest CPU one here);
 * 2D: 512 x 512 volume, 41 views over 40 degrees, 1024 detector pixels;
-* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector, with the cumulative-sum path
-  (the separable tap path switched off) timed in the same process for the speed ratio;
+* 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector;
+* 2D and 3D are also run with ``kernel="xla"`` (everything in JAX, no compiled loops of
+  recon.native) in the same process, for the speed ratio;
 * ``--big``: 1024 x 1024 x 256 volume, 41 views, 2048 x 2048 detector, forward and back
   each in a fresh subprocess whose maximum RSS is the pass's peak memory (minutes).
 
@@ -74,24 +75,18 @@ def _case(name, geom, repeat):
     return {"fp": fp, "bp": bp, "fp_cpu": fp_cpu, "bp_cpu": bp_cpu, "vv": vox_views, "proj": p}
 
 
-def _cumsum_path(geom, new, repeat):
-    """The same 3D case through the cumulative-sum path (the separable tap path switched
-    off, as before issue 10's fast path), in this process, and the speed ratio."""
-    from recon import projector
-
-    saved, projector.MAX_TAPS = projector.MAX_TAPS, 0
-    try:
-        A = recon.Projector(geom)
-    finally:
-        projector.MAX_TAPS = saved
+def _xla_path(geom, new, repeat):
+    """The same case with ``kernel="xla"`` (separable views in JAX instead of the compiled
+    loops of recon.native), in this process, and the speed ratio."""
+    A = recon.Projector(geom, kernel="xla")
     x = jnp.ones(geom.vol_shape, jnp.float32)
     jax.block_until_ready(A.adjoint(jax.block_until_ready(A.forward(x))))  # compile
     fp, fp_cpu = _best(lambda: A.forward(x), repeat)
     bp, bp_cpu = _best(lambda: A.adjoint(new["proj"]), repeat)
     vv = new["vv"]
-    print(f"  cumulative-sum path (MAX_TAPS = 0): forward {vv / fp / 1e6:.1f} M/s ({fp:.3f} s wall, "
+    print(f"  kernel='xla' (all in JAX): forward {vv / fp / 1e6:.1f} M/s ({fp:.3f} s wall, "
           f"{fp_cpu:.3f} s cpu), back {vv / bp / 1e6:.1f} M/s ({bp:.3f} s wall, {bp_cpu:.3f} s cpu)")
-    print(f"  separable tap path / cumulative-sum path speed: forward {fp / new['fp']:.2f}x wall, "
+    print(f"  native / xla speed: forward {fp / new['fp']:.2f}x wall, "
           f"{fp_cpu / new['fp_cpu']:.2f}x cpu; back {bp / new['bp']:.2f}x wall, {bp_cpu / new['bp_cpu']:.2f}x cpu")
 
 
@@ -328,6 +323,7 @@ def main(argv=None) -> int:
                                     vol_shape=(512, 512), voxel_um=0.5, z_range=(10, 10 + 256))
         print("load average at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         ours = _case("2D", g2, args.repeat)
+        _xla_path(g2, ours, args.repeat)
         ref = _astra_2d(g2, ours, args.repeat, args.rounds)
         if ref is not None:
             inner = ref["sino"] > 0.5 * ref["sino"].max()
@@ -351,7 +347,7 @@ def main(argv=None) -> int:
                                  det_pixel_um=recon.geometry.DEFAULT_DET_PIXEL_UM,
                                  vol_shape=(64, 256, 256), voxel_um=0.8, z_range=(10, 10 + 64 * 0.8))
         three = _case("3D", g3, max(1, args.repeat // 3))
-        _cumsum_path(g3, three, max(1, args.repeat // 3))
+        _xla_path(g3, three, max(1, args.repeat // 3))
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
     _, peak_py = tracemalloc.get_traced_memory()
     print(f"peak memory: {peak_rss:.0f} MiB max RSS (process), {peak_py / 2**20:.0f} MiB peak "

@@ -208,11 +208,11 @@ def back_separable(projections, ax, bx, ay, by, vol_shape):
 
 
 # ----------------------------------------------------------------------------- 2D
-# One detector row per view: too short for weight tables to pay off. Each row is
-# integrated once (a float64 table, shared by every view), so a cell average is the
-# difference of the integrals at its two boundaries over the cell width; the integrals
-# of all slices are added first and differenced once per view (float64 keeps that
-# exact enough). The transpose integrates each view once and samples it at the voxel
+# One detector row per view: too short for weight tables to pay off. Each slice is
+# integrated once (float64, shared by every view), so a cell average is the difference
+# of the integrals at its two boundaries over the cell width; the integrals of all
+# slices are added first and differenced once per view (float64 keeps that exact
+# enough). The transpose integrates each view once and samples it at the voxel
 # boundaries. Same weights as the 3D kernels and recon.dd1d, by another route.
 @numba.njit(nogil=True, cache=True)
 def _integral_tables(rows):
@@ -230,23 +230,27 @@ def _integral_tables(rows):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _forward_rows(k_tab, f, ax, bx, out, v0, v1):
-    """2D: ``out[v, j]``, the sum over slices of cell ``j``'s average, views ``v0 .. v1 - 1``."""
-    n_m, n_a = f.shape
-    cols = out.shape[1]
+def _forward_rows(vol, ax, bx, acc, k0, k1):
+    """2D: add the integrals of slices ``k0 .. k1 - 1`` up to every detector boundary of
+    every view, over the cell width, into ``acc`` (views, cols + 1)."""
+    n_views, n_b1 = acc.shape
+    cols, n_a = n_b1 - 1, vol.shape[1]
     half = cols / 2.0
-    acc = np.empty(cols + 1, np.float64)
-    for v in range(v0, v1):
-        acc[:] = 0.0
-        for k in range(n_m):
+    k_row = np.empty(n_a, np.float64)
+    f_row = np.empty(n_a, np.float64)
+    for k in range(k0, k1):
+        cum = 0.0
+        for i in range(n_a):  # the slice's integral table, in cache for all views
+            f_row[i] = vol[k, i]
+            k_row[i] = cum - i * f_row[i]
+            cum += f_row[i]
+        for v in range(n_views):
             alpha, beta = ax[v, k], bx[v, k]
             inv = 1.0 / alpha
             for j in range(cols + 1):
                 t = min(max(alpha * (j - half) + beta, 0.0), float(n_a))
                 i = min(int(t), n_a - 1)
-                acc[j] += (k_tab[k, i] + f[k, i] * t) * inv
-        for j in range(cols):
-            out[v, j] = acc[j + 1] - acc[j]
+                acc[v, j] += (k_row[i] + f_row[i] * t) * inv
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
@@ -285,11 +289,20 @@ def forward_rows(volume, ax, bx, n_cols):
     -------
     ndarray (n_views, n_cols), ``volume``'s dtype.
     """
-    k_tab, f = _integral_tables(np.ascontiguousarray(volume))
+    volume = np.ascontiguousarray(volume)
     ax, bx = _maps(ax, bx)
-    out = np.empty((ax.shape[0], n_cols), np.asarray(volume).dtype)
-    _run(_forward_rows, (k_tab, f, ax, bx, out), ax.shape[0])
-    return out
+    # slices are split over the threads (a one-view subset keeps both busy), each thread
+    # adding into its own float64 integrals; they are summed and differenced once
+    parts = _split(volume.shape[0])
+    accs = [np.zeros((ax.shape[0], n_cols + 1)) for _ in parts]
+    futures = [_POOL.submit(_forward_rows, volume, ax, bx, acc, int(a), int(b))
+               for acc, (a, b) in zip(accs, parts)]
+    for f in futures:
+        f.result()
+    total = accs[0]
+    for acc in accs[1:]:
+        total += acc
+    return np.diff(total, axis=1).astype(volume.dtype)
 
 
 def back_rows(projections, ax, bx, vol_shape):

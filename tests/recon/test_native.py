@@ -94,3 +94,30 @@ def test_threads_split_the_work_without_changing_it(monkeypatch):
     one = native.forward_separable(vol, ax, bx, ay, by, (6, 6)), native.back_separable(y, ax, bx, ay, by, vol.shape)
     for a, b in zip(many, one):
         np.testing.assert_array_equal(a, b)
+
+
+@FAST
+@given(scale=st.floats(0.2, 6.0), negative=st.booleans(), shift=st.floats(-10.0, 25.0),
+       n_views=st.integers(1, 4), seed=st.integers(0, 2**31))
+@example(scale=0.5, negative=False, shift=8.0, n_views=1, seed=0)   # boundaries on voxel edges
+def test_rows_match_dd1d_and_are_transposes(scale, negative, shift, n_views, seed):
+    """2D kernels (slice integral tables, one difference per view): the cell averages of
+    dd1d.forward summed over slices, and an exact transpose (dot test)."""
+    rng = np.random.default_rng(seed)
+    vol = rng.normal(size=(5, 14))
+    cols = 11
+    ax, bx = _maps(rng, n_views, 5, scale, shift, negative)
+    if scale == 0.5 and shift == 8.0:
+        ax[:], bx[:] = 0.5, 8.0
+    got = native.forward_rows(vol, ax, bx, cols)
+    want = np.zeros((n_views, cols))
+    with jax.enable_x64(True):
+        for v in range(n_views):
+            for k in range(vol.shape[0]):
+                t = ax[v, k] * (jnp.arange(cols + 1) - cols / 2) + bx[v, k]
+                want[v] += np.asarray(dd1d.forward(jnp.asarray(vol[k]), t, axis=0))
+    np.testing.assert_allclose(got, want, atol=1e-11 * (np.abs(want).max() + 1))
+    y = rng.normal(size=(n_views, cols))
+    aty = native.back_rows(y, ax, bx, vol.shape)
+    lhs, rhs = float(np.vdot(got, y)), float(np.vdot(vol, aty))
+    assert abs(lhs - rhs) <= 1e-12 * (np.linalg.norm(got) * np.linalg.norm(y) + 1)
