@@ -5,7 +5,7 @@ a detector parallel to the slices; parallel rays whose detector columns and rows
 two volume axes) has the separable footprint ``W_rows S W_cols^T`` (De Man & Basu
 2004): each detector cell takes the overlap-weighted average of the voxels its
 boundaries, mapped onto the slice, enclose. The boundaries of cell ``j`` on the slice are
-``t_j = alpha (j - m/2) + beta`` in voxel units (:func:`recon.dd1d.affine_boundaries`).
+``t_j = alpha (j - m/2) + beta`` in voxel units.
 
 Why outside XLA: these loops are gathers of a few taps per output. XLA:CPU runs a gather
 at 1.3-1.8 ns per element whatever its shape, which held the JAX version of this path at
