@@ -165,7 +165,17 @@ def _maps(*maps):
     return [np.ascontiguousarray(x, np.float64) for x in maps]
 
 
-def forward_separable(volume, ax, bx, ay, by, det_shape):
+def _output(out, shape, dtype):
+    """``out`` checked (C-contiguous, writeable, of ``shape`` and ``dtype``), or a new array."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if out.shape != tuple(shape) or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out: expected a writeable C-contiguous {np.dtype(dtype)} array of shape "
+                         f"{tuple(shape)}, got {out.dtype} {out.shape}")
+    return out
+
+
+def forward_separable(volume, ax, bx, ay, by, det_shape, *, out=None):
     """Separable distance-driven projection of a slice stack.
 
     Parameters
@@ -175,6 +185,8 @@ def forward_separable(volume, ax, bx, ay, by, det_shape):
     ax, bx, ay, by : ndarray (n_views, n_slices)
         ``(alpha, beta)`` of the column and row boundaries on each slice (voxel units).
     det_shape : (rows, cols)
+    out : ndarray, optional
+        Written in place (as the compiled caller's output buffer is).
 
     Returns
     -------
@@ -182,12 +194,12 @@ def forward_separable(volume, ax, bx, ay, by, det_shape):
     """
     volume = np.ascontiguousarray(volume)
     ax, bx, ay, by = _maps(ax, bx, ay, by)
-    out = np.empty((ax.shape[0], *det_shape), volume.dtype)
+    out = _output(out, (ax.shape[0], *det_shape), volume.dtype)
     _run(_forward_views, (volume, ax, bx, ay, by, out), ax.shape[0])
     return out
 
 
-def back_separable(projections, ax, bx, ay, by, vol_shape):
+def back_separable(projections, ax, bx, ay, by, vol_shape, *, out=None):
     """Exact transpose of :func:`forward_separable`.
 
     Parameters
@@ -195,6 +207,8 @@ def back_separable(projections, ax, bx, ay, by, vol_shape):
     projections : ndarray (n_views, rows, cols)
     ax, bx, ay, by : ndarray (n_views, n_slices)
     vol_shape : (n_slices, n_b, n_a)
+    out : ndarray, optional
+        Written in place.
 
     Returns
     -------
@@ -202,7 +216,7 @@ def back_separable(projections, ax, bx, ay, by, vol_shape):
     """
     projections = np.ascontiguousarray(projections)
     ax, bx, ay, by = _maps(ax, bx, ay, by)
-    out = np.empty(vol_shape, projections.dtype)
+    out = _output(out, vol_shape, projections.dtype)
     _run(_back_slices, (projections, ax, bx, ay, by, out), vol_shape[0])
     return out
 
@@ -214,6 +228,11 @@ def back_separable(projections, ax, bx, ay, by, vol_shape):
 # slices are added first and differenced once per view (float64 keeps that exact
 # enough). The transpose integrates each view once and samples it at the voxel
 # boundaries. Same weights as the 3D kernels and recon.dd1d, by another route.
+#: Slices whose integral tables are built together: a transposed volume (slices along
+#: its second axis) is then read a cache line at a time (assumed: 16 float32 = 64 bytes).
+SLICE_BLOCK = 16
+
+
 @numba.njit(nogil=True, cache=True)
 def _integral_tables(rows):
     """``(K, f)`` with the integral of row ``r`` up to ``x`` in cell ``i`` ``K[r, i] + f[r, i] x``."""
@@ -230,60 +249,82 @@ def _integral_tables(rows):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _forward_rows(vol, ax, bx, acc, k0, k1):
+def _forward_rows(vol, transposed, ax, bx, acc, k0, k1):
     """2D: add the integrals of slices ``k0 .. k1 - 1`` up to every detector boundary of
-    every view, over the cell width, into ``acc`` (views, cols + 1)."""
+    every view, over the cell width, into ``acc`` (views, cols + 1). Slice ``k`` is
+    ``vol[k]``, or ``vol[:, k]`` if ``transposed``."""
     n_views, n_b1 = acc.shape
-    cols, n_a = n_b1 - 1, vol.shape[1]
+    cols = n_b1 - 1
+    n_a = vol.shape[0] if transposed else vol.shape[1]
     half = cols / 2.0
-    k_row = np.empty(n_a, np.float64)
-    f_row = np.empty(n_a, np.float64)
-    for k in range(k0, k1):
-        cum = 0.0
-        for i in range(n_a):  # the slice's integral table, in cache for all views
-            f_row[i] = vol[k, i]
-            k_row[i] = cum - i * f_row[i]
-            cum += f_row[i]
-        for v in range(n_views):
-            alpha, beta = ax[v, k], bx[v, k]
-            inv = 1.0 / alpha
-            for j in range(cols + 1):
-                t = min(max(alpha * (j - half) + beta, 0.0), float(n_a))
-                i = min(int(t), n_a - 1)
-                acc[v, j] += (k_row[i] + f_row[i] * t) * inv
+    k_tab = np.empty((SLICE_BLOCK, n_a), np.float64)
+    f_tab = np.empty((SLICE_BLOCK, n_a), np.float64)
+    cum = np.empty(SLICE_BLOCK, np.float64)
+    for kb in range(k0, k1, SLICE_BLOCK):
+        nb = min(SLICE_BLOCK, k1 - kb)
+        cum[:] = 0.0
+        for i in range(n_a):  # the block's integral tables, in cache for all views
+            for b in range(nb):
+                x = vol[i, kb + b] if transposed else vol[kb + b, i]
+                f_tab[b, i] = x
+                k_tab[b, i] = cum[b] - i * x
+                cum[b] += x
+        for b in range(nb):
+            k_row, f_row = k_tab[b], f_tab[b]
+            for v in range(n_views):
+                alpha, beta = ax[v, kb + b], bx[v, kb + b]
+                inv = 1.0 / alpha
+                for j in range(cols + 1):
+                    t = min(max(alpha * (j - half) + beta, 0.0), float(n_a))
+                    i = min(int(t), n_a - 1)
+                    acc[v, j] += (k_row[i] + f_row[i] * t) * inv
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _back_rows(k_tab, q, ax, bx, out, k0, k1):
+def _back_rows(k_tab, q, ax, bx, out, transposed, k0, k1):
     """Transpose of :func:`_forward_rows` onto slices ``k0 .. k1 - 1`` of ``out``."""
     n_views, cols = q.shape
-    n_a = out.shape[1]
+    n_a = out.shape[0] if transposed else out.shape[1]
     half = cols / 2.0
-    acc = np.empty(n_a + 1, np.float64)
-    for k in range(k0, k1):
-        acc[:] = 0.0
-        for v in range(n_views):
-            alpha, beta = ax[v, k], bx[v, k]
-            sign = 1.0 if alpha > 0 else -1.0
-            inv = 1.0 / alpha
-            for i in range(n_a + 1):
-                e = min(max((i - beta) * inv + half, 0.0), float(cols))
-                c = min(int(e), cols - 1)
-                acc[i] += sign * (k_tab[v, c] + q[v, c] * e)
-        for i in range(n_a):
-            out[k, i] = acc[i + 1] - acc[i]
+    acc = np.empty((SLICE_BLOCK, n_a + 1), np.float64)
+    for kb in range(k0, k1, SLICE_BLOCK):
+        nb = min(SLICE_BLOCK, k1 - kb)
+        for b in range(nb):
+            k = kb + b
+            row = acc[b]
+            row[:] = 0.0
+            for v in range(n_views):
+                alpha, beta = ax[v, k], bx[v, k]
+                sign = 1.0 if alpha > 0 else -1.0
+                inv = 1.0 / alpha
+                for i in range(n_a + 1):
+                    e = min(max((i - beta) * inv + half, 0.0), float(cols))
+                    c = min(int(e), cols - 1)
+                    row[i] += sign * (k_tab[v, c] + q[v, c] * e)
+        for i in range(n_a):  # written a cache line at a time when transposed
+            for b in range(nb):
+                d = acc[b, i + 1] - acc[b, i]
+                if transposed:
+                    out[i, kb + b] = d
+                else:
+                    out[kb + b, i] = d
 
 
-def forward_rows(volume, ax, bx, n_cols):
+def forward_rows(volume, ax, bx, n_cols, *, transposed=False, out=None):
     """2D distance-driven projection: :func:`forward_separable` with one voxel row per
     slice and one detector row.
 
     Parameters
     ----------
-    volume : ndarray (n_slices, n_a)
+    volume : ndarray (n_slices, n_a), or (n_a, n_slices) if ``transposed``
     ax, bx : ndarray (n_views, n_slices)
         Column boundary maps of each slice (voxel units).
     n_cols : int
+    transposed : bool
+        Slices run along the volume's second axis (views whose main axis is the array's
+        column axis): read in place rather than transposed first.
+    out : ndarray, optional
+        Written in place.
 
     Returns
     -------
@@ -293,22 +334,25 @@ def forward_rows(volume, ax, bx, n_cols):
     ax, bx = _maps(ax, bx)
     # slices are split over the threads (a one-view subset keeps both busy), each thread
     # adding into its own float64 integrals; they are summed and differenced once
-    parts = _split(volume.shape[0])
+    parts = _split(ax.shape[1])
     accs = [np.zeros((ax.shape[0], n_cols + 1)) for _ in parts]
-    futures = [_POOL.submit(_forward_rows, volume, ax, bx, acc, int(a), int(b))
+    futures = [_POOL.submit(_forward_rows, volume, bool(transposed), ax, bx, acc, int(a), int(b))
                for acc, (a, b) in zip(accs, parts)]
     for f in futures:
         f.result()
     total = accs[0]
     for acc in accs[1:]:
         total += acc
-    return np.diff(total, axis=1).astype(volume.dtype)
+    out = _output(out, (ax.shape[0], n_cols), volume.dtype)
+    np.subtract(total[:, 1:], total[:, :-1], out=out, casting="same_kind")
+    return out
 
 
-def back_rows(projections, ax, bx, vol_shape):
-    """Exact transpose of :func:`forward_rows`: ``vol_shape`` ``(n_slices, n_a)``."""
+def back_rows(projections, ax, bx, vol_shape, *, transposed=False, out=None):
+    """Exact transpose of :func:`forward_rows`: ``vol_shape`` (``(n_slices, n_a)``, or
+    ``(n_a, n_slices)`` if ``transposed``); ``out`` is written in place if given."""
     k_tab, q = _integral_tables(np.ascontiguousarray(projections))
     ax, bx = _maps(ax, bx)
-    out = np.empty(vol_shape, np.asarray(projections).dtype)
-    _run(_back_rows, (k_tab, q, ax, bx, out), vol_shape[0])
+    out = _output(out, vol_shape, np.asarray(projections).dtype)
+    _run(_back_rows, (k_tab, q, ax, bx, out, bool(transposed)), ax.shape[1])
     return out

@@ -10,7 +10,7 @@ a detector parallel to the slices with ``u || x``, ``v || y``; parallel rays wit
 terms: every 2D parallel beam) the footprint is exactly separable and both passes use the
 same 1D map for every row and column. On the CPU such groups run through the compiled
 loops of :mod:`recon.native` (:func:`_fp_group_native`, called from the jitted code by
-``jax.pure_callback``: XLA:CPU runs the gathers of this path at 1.3-1.8 ns per element,
+``jax.experimental.buffer_callback``: XLA:CPU runs the gathers of this path at 1.3-1.8 ns per element,
 3-10x slower). ``Projector(..., kernel="xla")`` keeps them in JAX: in 2D the slices'
 integral tables are built once for all views and their integrals up to the detector
 boundaries added over a block of slices before one difference
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.buffer_callback import buffer_callback
 
 from recon import dd1d, native
 from recon.geometry import Geometry
@@ -476,23 +477,17 @@ def _group_lengths(p, plan: _Plan, g: _Group):
 
 
 def _host_call(fn, shape, dtype, *args):
-    """``fn(*args)`` on numpy arrays from compiled code, every array of type ``dtype``.
+    """``fn(*args, out=out)`` on numpy views of XLA's own buffers, from compiled code.
 
-    float64 arrays cross as pairs of uint32 words: the callback runs on an XLA thread,
-    where a ``jax.enable_x64`` context of the caller does not hold, and JAX would hand it
-    (and take back) float32 copies.
+    ``jax.experimental.buffer_callback`` hands the kernel the input and output buffers
+    in place: no copies (the volume of the large 3D case is 1 GiB), and their dtypes as
+    they are (``jax.pure_callback`` converts on its thread, where a caller's
+    ``jax.enable_x64`` context does not hold, so float64 arrived as float32).
     """
-    if dtype != jnp.float64:
-        return jax.pure_callback(fn, jax.ShapeDtypeStruct(shape, dtype), *args, vmap_method="sequential")
+    def call(ctx, out, *bufs):
+        fn(*(np.asarray(b) for b in bufs), out=np.asarray(out))
 
-    def wrapped(*words):
-        out = fn(*(np.ascontiguousarray(w).view(np.float64)[..., 0] for w in words))
-        return np.ascontiguousarray(out, np.float64)[..., None].view(np.uint32)
-
-    words = jax.pure_callback(wrapped, jax.ShapeDtypeStruct((*shape, 2), jnp.uint32),
-                              *(jax.lax.bitcast_convert_type(a, jnp.uint32) for a in args),
-                              vmap_method="sequential")
-    return jax.lax.bitcast_convert_type(words, jnp.float64)
+    return buffer_callback(call, jax.ShapeDtypeStruct(shape, dtype), vmap_method="sequential")(*args)
 
 
 def _fp_group_native(volume, p, plan: _Plan, g: _Group):
@@ -501,21 +496,25 @@ def _fp_group_native(volume, p, plan: _Plan, g: _Group):
     follow two volume axes: each slice maps onto the detector by a scale and a shift per
     axis, footprint ``W_rows S W_cols^T``)."""
     rows, cols = plan.det_shape
-    if plan.ndim == 2:
-        fn, shape = functools.partial(native.forward_rows, n_cols=cols), (len(g.views), cols)
+    if plan.ndim == 2:  # the 2D kernels read slices along either array axis in place
+        fn = functools.partial(native.forward_rows, n_cols=cols, transposed=g.perm != (0, 1))
+        proj = _host_call(fn, (len(g.views), cols), volume.dtype, volume, *_native_maps(p, plan, g))
     else:
-        fn, shape = functools.partial(native.forward_separable, det_shape=(rows, cols)), (len(g.views), rows, cols)
-    proj = _host_call(fn, shape, volume.dtype, jnp.transpose(volume, g.perm), *_native_maps(p, plan, g))
+        fn = functools.partial(native.forward_separable, det_shape=(rows, cols))
+        proj = _host_call(fn, (len(g.views), rows, cols), volume.dtype, jnp.transpose(volume, g.perm),
+                          *_native_maps(p, plan, g))
     return proj * _group_lengths(p, plan, g)
 
 
 def _bp_group_native(proj, p, plan: _Plan, g: _Group):
     """Transpose of :func:`_fp_group_native` (:func:`recon.native.back_separable`)."""
+    weighted, maps = proj * _group_lengths(p, plan, g), _native_maps(p, plan, g)
+    if plan.ndim == 2:
+        fn = functools.partial(native.back_rows, vol_shape=plan.vol_shape, transposed=g.perm != (0, 1))
+        return _host_call(fn, plan.vol_shape, proj.dtype, weighted, *maps)
     n_vox = tuple(plan.vol_shape[ax] for ax in g.perm)
-    fn = functools.partial(native.back_rows if plan.ndim == 2 else native.back_separable, vol_shape=n_vox)
-    vol_t = _host_call(fn, n_vox, proj.dtype, proj * _group_lengths(p, plan, g),
-                       *_native_maps(p, plan, g))
-    return jnp.transpose(vol_t, np.argsort(g.perm))
+    fn = functools.partial(native.back_separable, vol_shape=n_vox)
+    return jnp.transpose(_host_call(fn, n_vox, proj.dtype, weighted, *maps), np.argsort(g.perm))
 
 
 def _map_chunks(chunk_fn, chunks, g: _Group):

@@ -104,9 +104,9 @@ def test_rows_match_dd1d_and_are_transposes(scale, negative, shift, n_views, see
     """2D kernels (slice integral tables, one difference per view): the cell averages of
     dd1d.forward summed over slices, and an exact transpose (dot test)."""
     rng = np.random.default_rng(seed)
-    vol = rng.normal(size=(5, 14))
+    vol = rng.normal(size=(21, 14))   # more slices than one block (SLICE_BLOCK)
     cols = 11
-    ax, bx = _maps(rng, n_views, 5, scale, shift, negative)
+    ax, bx = _maps(rng, n_views, 21, scale, shift, negative)
     if scale == 0.5 and shift == 8.0:
         ax[:], bx[:] = 0.5, 8.0
     got = native.forward_rows(vol, ax, bx, cols)
@@ -121,3 +121,6 @@ def test_rows_match_dd1d_and_are_transposes(scale, negative, shift, n_views, see
     aty = native.back_rows(y, ax, bx, vol.shape)
     lhs, rhs = float(np.vdot(got, y)), float(np.vdot(vol, aty))
     assert abs(lhs - rhs) <= 1e-12 * (np.linalg.norm(got) * np.linalg.norm(y) + 1)
+    # slices along the array's second axis, read and written in place: the same numbers
+    np.testing.assert_array_equal(native.forward_rows(vol.T.copy(), ax, bx, cols, transposed=True), got)
+    np.testing.assert_array_equal(native.back_rows(y, ax, bx, vol.T.shape, transposed=True), aty.T)
