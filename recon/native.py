@@ -34,7 +34,7 @@ import numpy as np
 #: blocks until all its parts are done).
 THREADS = max(1, os.cpu_count() or 1)
 
-_POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="recon-native")
+_POOL = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="recon-native")
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
@@ -155,10 +155,18 @@ def _split(n: int):
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _run(kernel, args, n):
-    futures = [_POOL.submit(kernel, *args, int(a), int(b)) for a, b in _split(n)]
+def _run_parts(calls):
+    """Run ``(kernel, args)`` calls in parallel: all but the first on the pool, the first
+    in this thread (one hand-off less per call: a SART sweep makes two calls per view)."""
+    futures = [_POOL.submit(kernel, *args) for kernel, args in calls[1:]]
+    kernel, args = calls[0]
+    kernel(*args)
     for f in futures:
         f.result()  # re-raises a kernel's exception here
+
+
+def _run(kernel, args, n):
+    _run_parts([(kernel, (*args, int(a), int(b))) for a, b in _split(n)])
 
 
 def _maps(*maps):
@@ -336,10 +344,8 @@ def forward_rows(volume, ax, bx, n_cols, *, transposed=False, out=None):
     # adding into its own float64 integrals; they are summed and differenced once
     parts = _split(ax.shape[1])
     accs = [np.zeros((ax.shape[0], n_cols + 1)) for _ in parts]
-    futures = [_POOL.submit(_forward_rows, volume, bool(transposed), ax, bx, acc, int(a), int(b))
-               for acc, (a, b) in zip(accs, parts)]
-    for f in futures:
-        f.result()
+    _run_parts([(_forward_rows, (volume, bool(transposed), ax, bx, acc, int(a), int(b)))
+                for acc, (a, b) in zip(accs, parts)])
     total = accs[0]
     for acc in accs[1:]:
         total += acc
