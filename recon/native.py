@@ -84,6 +84,19 @@ def _used_range(start, count, n):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
+def _pair_weights(ax, bx, ay, by, v, k, rows, cols, n_b, n_a, like):
+    """Column and row weights of view ``v`` on slice ``k`` (row weights in ``like``'s
+    dtype, for the vectorised row pass) and the voxel rows ``b0 .. b1 - 1`` they touch
+    (``b0 == b1`` when the detector misses the slice)."""
+    cs, cc, cw = _weights(ax[v, k], bx[v, k], cols, n_a)
+    rs, rc, rw = _weights(ay[v, k], by[v, k], rows, n_b)
+    b0, b1 = _used_range(rs, rc, n_b)
+    if _used_range(cs, cc, n_a)[1] == 0:
+        b1 = b0
+    return cs, cc, cw, rs, rc, rw.astype(like.dtype), b0, b1
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _forward_views(vol, ax, bx, ay, by, out, v0, v1):
     """``out[v] = sum_k W_rows(v, k) vol[k] W_cols(v, k)^T`` for views ``v0 .. v1 - 1``."""
     n_m, n_b, n_a = vol.shape
@@ -93,11 +106,8 @@ def _forward_views(vol, ax, bx, ay, by, out, v0, v1):
         acc = out[v]
         acc[:, :] = 0
         for k in range(n_m):
-            cs, cc, cw = _weights(ax[v, k], bx[v, k], cols, n_a)
-            rs, rc, rw = _weights(ay[v, k], by[v, k], rows, n_b)
-            rwf = rw.astype(out.dtype)
-            b0, b1 = _used_range(rs, rc, n_b)
-            if b1 == b0 or _used_range(cs, cc, n_a)[1] == 0:
+            cs, cc, cw, rs, rc, rwf, b0, b1 = _pair_weights(ax, bx, ay, by, v, k, rows, cols, n_b, n_a, tmp)
+            if b1 == b0:
                 continue
             sl = vol[k]
             for b in range(b0, b1):  # columns: a few taps per cell, from cache
@@ -126,11 +136,8 @@ def _back_slices(proj, ax, bx, ay, by, out, k0, k1):
         sl = out[k]
         sl[:, :] = 0
         for v in range(n_views):
-            cs, cc, cw = _weights(ax[v, k], bx[v, k], cols, n_a)
-            rs, rc, rw = _weights(ay[v, k], by[v, k], rows, n_b)
-            rwf = rw.astype(out.dtype)
-            b0, b1 = _used_range(rs, rc, n_b)
-            if b1 == b0 or _used_range(cs, cc, n_a)[1] == 0:
+            cs, cc, cw, rs, rc, rwf, b0, b1 = _pair_weights(ax, bx, ay, by, v, k, rows, cols, n_b, n_a, tmp)
+            if b1 == b0:
                 continue
             tmp[b0:b1, :] = 0
             q = proj[v]
