@@ -34,7 +34,21 @@ import numpy as np
 #: blocks until all its parts are done).
 THREADS = max(1, os.cpu_count() or 1)
 
-_POOL = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="recon-native")
+def _new_pool():
+    return ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="recon-native")
+
+
+_POOL = _new_pool()
+
+
+def _reset_pool_after_fork():
+    # a forked child inherits the pool's bookkeeping but not its threads: work submitted
+    # to it would wait forever
+    global _POOL
+    _POOL = _new_pool()
+
+
+os.register_at_fork(after_in_child=_reset_pool_after_fork)
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)

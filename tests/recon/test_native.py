@@ -5,6 +5,7 @@ distance-driven weights), and their dot-product (adjoint) test."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +125,19 @@ def test_rows_match_dd1d_and_are_transposes(scale, negative, shift, n_views, see
     # slices along the array's second axis, read and written in place: the same numbers
     np.testing.assert_array_equal(native.forward_rows(vol.T.copy(), ax, bx, cols, transposed=True), got)
     np.testing.assert_array_equal(native.back_rows(y, ax, bx, vol.T.shape, transposed=True), aty.T)
+
+
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")  # JAX's own, not ours
+def test_kernels_run_in_a_forked_child():
+    """A process forked after the kernels ran (multiprocessing's fork start method) gets
+    a pool of its own: the child's projection finishes and matches the parent's."""
+    import multiprocessing as mp
+
+    rng = np.random.default_rng(4)
+    vol = rng.normal(size=(6, 12))
+    ax, bx = _maps(rng, 3, 6, 0.9, 6.0, False)
+    parent = native.forward_rows(vol, ax, bx, 10)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(native.forward_rows, (vol, ax, bx, 10)).get(timeout=60)
+    np.testing.assert_array_equal(child, parent)
