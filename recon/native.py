@@ -362,3 +362,211 @@ def back_rows(projections, ax, bx, vol_shape, *, transposed=False, out=None):
     out = _output(out, vol_shape, np.asarray(projections).dtype)
     _run(_back_rows, (k_tab, q, ax, bx, out, bool(transposed)), ax.shape[1])
     return out
+
+
+# ----------------------------------------------------------------------------- 3D, sheared
+# Views whose slices do not map onto the detector by a scale and a shift per axis (circular
+# cone beams, tilted or rolled detectors, oblique parallel rays): the two 1D passes of
+# recon.projector._sheared_maps, each voxel row along its own column boundaries tx[b, :] and
+# each detector column along its own row boundaries ty[:, c]. Both passes integrate their
+# rows (float64) and difference the integrals at the cell boundaries, as recon.dd1d.forward
+# does; the back projection runs the transpose of every step in reverse (the integrals'
+# transpose is a scatter onto the boundary's voxel and a suffix sum), so it is the exact
+# adjoint up to rounding. Vectors arrive in (m, a, b) order: main axis, column axis, row axis.
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _onto_slice(p_m, p_a, p_b, s, c_k, parallel):
+    """``(a, b)`` of the point ``p`` carried along its ray onto the plane ``x_m = c_k``
+    (recon.projector._to_slice; ``s`` is the source, or the ray direction if ``parallel``)."""
+    if parallel:
+        lam = (c_k - p_m) / s[0]
+        return p_a + lam * s[1], p_b + lam * s[2]
+    lam = (c_k - s[0]) / (p_m - s[0])
+    return s[1] + lam * (p_a - s[1]), s[2] + lam * (p_b - s[2])
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _sheared_setup(s, dc, u, v, c_k, lo, size, x0a, x0b, slope, ty, parallel):
+    """The maps of one (view, slice), as recon.projector._sheared_maps: column boundary
+    ``j`` on voxel row ``b`` is ``(x0a[j] + (b_mid - x0b[j]) slope[j] - lo_a) / size_a``;
+    ``ty[r, c]`` the row boundaries along each detector column's centre line (voxel units)."""
+    rows1, cols = ty.shape
+    rows = rows1 - 1
+    for j in range(cols + 1):
+        e = j - cols / 2.0
+        pm, pa, pb = dc[0] + e * u[0], dc[1] + e * u[1], dc[2] + e * u[2]
+        a0, b0 = _onto_slice(pm, pa, pb, s, c_k, parallel)
+        a1, b1 = _onto_slice(pm + v[0], pa + v[1], pb + v[2], s, c_k, parallel)
+        x0a[j], x0b[j] = a0, b0
+        slope[j] = (a1 - a0) / (b1 - b0)
+    for r in range(rows + 1):
+        er = r - rows / 2.0
+        for c in range(cols):
+            cc = c - cols / 2.0 + 0.5
+            pm = dc[0] + cc * u[0] + er * v[0]
+            pa = dc[1] + cc * u[1] + er * v[1]
+            pb = dc[2] + cc * u[2] + er * v[2]
+            ty[r, c] = (_onto_slice(pm, pa, pb, s, c_k, parallel)[1] - lo[2]) / size[2]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, v0, v1):
+    """Views ``v0 .. v1 - 1`` of the sheared forward pass (cell averages summed over slices)."""
+    n_m, n_b, n_a = vol.shape
+    rows, cols = out.shape[1], out.shape[2]
+    x0a, x0b, slope = np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1)
+    ty = np.empty((rows + 1, cols))
+    k_row = np.empty(n_a)
+    img = np.empty((n_b, cols))
+    k_img = np.empty((n_b, cols))
+    cum = np.empty(cols)
+    prev = np.empty(cols)
+    for vi in range(v0, v1):
+        acc = out[vi]
+        acc[:, :] = 0
+        for k in range(n_m):
+            c_k = lo[0] + (k + 0.5) * size[0]
+            _sheared_setup(src[vi], det[vi], u[vi], v[vi], c_k, lo, size, x0a, x0b, slope, ty, parallel)
+            sl = vol[k]
+            for b in range(n_b):  # column pass: each voxel row along its own boundaries
+                f = sl[b]
+                run = 0.0
+                for i in range(n_a):
+                    fi = float(f[i])
+                    k_row[i] = run - i * fi
+                    run += fi
+                b_mid = lo[2] + (b + 0.5) * size[2]
+                t_prev = (x0a[0] + (b_mid - x0b[0]) * slope[0] - lo[1]) / size[1]
+                tc = min(max(t_prev, 0.0), float(n_a))
+                i0 = min(int(tc), n_a - 1)
+                i_prev = k_row[i0] + float(f[i0]) * tc
+                for j in range(cols):
+                    t = (x0a[j + 1] + (b_mid - x0b[j + 1]) * slope[j + 1] - lo[1]) / size[1]
+                    tc = min(max(t, 0.0), float(n_a))
+                    i0 = min(int(tc), n_a - 1)
+                    i_now = k_row[i0] + float(f[i0]) * tc
+                    img[b, j] = (i_now - i_prev) / (t - t_prev)
+                    i_prev, t_prev = i_now, t
+            cum[:] = 0.0  # row pass: each detector column along its own boundaries
+            for b in range(n_b):
+                for c in range(cols):
+                    k_img[b, c] = cum[c] - b * img[b, c]
+                    cum[c] += img[b, c]
+            for r in range(rows + 1):
+                for c in range(cols):
+                    t = min(max(ty[r, c], 0.0), float(n_b))
+                    i0 = min(int(t), n_b - 1)
+                    j_now = k_img[i0, c] + img[i0, c] * t
+                    if r > 0:
+                        acc[r - 1, c] += (j_now - prev[c]) / (ty[r, c] - ty[r - 1, c])
+                    prev[c] = j_now
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _back_sheared_slices(proj, src, det, u, v, lo, size, parallel, out, k0, k1):
+    """Transpose of :func:`_forward_sheared_views` onto slices ``k0 .. k1 - 1`` of ``out``."""
+    n_views, rows, cols = proj.shape
+    n_b, n_a = out.shape[1], out.shape[2]
+    x0a, x0b, slope = np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1)
+    ty = np.empty((rows + 1, cols))
+    h = np.empty(cols)
+    s_img = np.empty((n_b, cols))   # per voxel row: weight of "all rows before i0"
+    p_img = np.empty((n_b, cols))   # per voxel row: weight of the partial row i0
+    g_img = np.empty((n_b, cols))
+    suffix = np.empty(cols)
+    s_row, p_row = np.empty(n_a), np.empty(n_a)
+    tt = np.empty(cols + 1)
+    for k in range(k0, k1):
+        sl = out[k]
+        sl[:, :] = 0
+        c_k = lo[0] + (k + 0.5) * size[0]
+        for vi in range(n_views):
+            _sheared_setup(src[vi], det[vi], u[vi], v[vi], c_k, lo, size, x0a, x0b, slope, ty, parallel)
+            q = proj[vi]
+            s_img[:, :] = 0.0
+            p_img[:, :] = 0.0
+            h[:] = 0.0
+            for r in range(rows + 1):  # row pass transposed: boundary r takes h[r-1] - h[r]
+                for c in range(cols):
+                    h_now = float(q[r, c]) / (ty[r + 1, c] - ty[r, c]) if r < rows else 0.0
+                    d = h[c] - h_now
+                    h[c] = h_now
+                    t = min(max(ty[r, c], 0.0), float(n_b))
+                    i0 = min(int(t), n_b - 1)
+                    s_img[i0, c] += d
+                    p_img[i0, c] += d * (t - i0)
+            suffix[:] = 0.0
+            for b in range(n_b - 1, -1, -1):  # rows before a boundary's voxel take its full weight
+                for c in range(cols):
+                    g_img[b, c] = p_img[b, c] + suffix[c]
+                    suffix[c] += s_img[b, c]
+            for b in range(n_b):  # column pass transposed, per voxel row
+                b_mid = lo[2] + (b + 0.5) * size[2]
+                for j in range(cols + 1):
+                    tt[j] = (x0a[j] + (b_mid - x0b[j]) * slope[j] - lo[1]) / size[1]
+                s_row[:] = 0.0
+                p_row[:] = 0.0
+                h_prev = 0.0
+                for j in range(cols + 1):
+                    h_now = g_img[b, j] / (tt[j + 1] - tt[j]) if j < cols else 0.0
+                    d = h_prev - h_now
+                    h_prev = h_now
+                    t = min(max(tt[j], 0.0), float(n_a))
+                    i0 = min(int(t), n_a - 1)
+                    s_row[i0] += d
+                    p_row[i0] += d * (t - i0)
+                srow = sl[b]
+                run = 0.0
+                for i in range(n_a - 1, -1, -1):
+                    srow[i] += p_row[i] + run
+                    run += s_row[i]
+
+
+def _sheared_vectors(src, det, u, v, lo, size, axes):
+    """Vectors and bounds reordered to (main, column, row) axes, float64 and contiguous."""
+    order = list(axes)
+    return ([np.ascontiguousarray(np.asarray(x, np.float64)[:, order]) for x in (src, det, u, v)]
+            + [np.ascontiguousarray(np.asarray(x, np.float64)[order]) for x in (lo, size)])
+
+
+def forward_sheared(volume, src, det, u, v, lo, size, *, det_shape, axes, parallel, out=None):
+    """Distance-driven projection of a slice stack with per-row and per-column maps
+    (the general 3D path of :mod:`recon.projector`, :func:`recon.projector._sheared_maps`).
+
+    Parameters
+    ----------
+    volume : ndarray (n_slices, n_b, n_a), float32 or float64
+        Slices along world axis ``m``; ``n_a`` voxels along world axis ``a`` (detector
+        columns), ``n_b`` along ``b`` (rows).
+    src, det, u, v : ndarray (n_views, 3)
+        Source (the ray direction if ``parallel``), detector centre, column and row steps
+        per view, world x, y, z (um).
+    lo, size : ndarray (3,)
+        Volume window minimum and voxel size per world axis (um).
+    det_shape : (rows, cols)
+    axes : (m, a, b)
+        World axes of the slices' normal, the columns and the rows.
+    parallel : bool
+    out : ndarray, optional
+        Written in place.
+
+    Returns
+    -------
+    ndarray (n_views, rows, cols): cell averages summed over slices, ``volume``'s dtype
+    (the projector multiplies by the path length).
+    """
+    volume = np.ascontiguousarray(volume)
+    vecs = _sheared_vectors(src, det, u, v, lo, size, axes)
+    out = _output(out, (vecs[0].shape[0], *det_shape), volume.dtype)
+    _run(_forward_sheared_views, (volume, *vecs, bool(parallel), out), vecs[0].shape[0])
+    return out
+
+
+def back_sheared(projections, src, det, u, v, lo, size, *, vol_shape, axes, parallel, out=None):
+    """Exact transpose of :func:`forward_sheared` onto ``vol_shape`` ``(n_slices, n_b, n_a)``."""
+    projections = np.ascontiguousarray(projections)
+    vecs = _sheared_vectors(src, det, u, v, lo, size, axes)
+    out = _output(out, vol_shape, projections.dtype)
+    _run(_back_sheared_slices, (projections, *vecs, bool(parallel), out), vol_shape[0])
+    return out

@@ -74,6 +74,7 @@ class _Group:
     slab: int             # slices per vmap batch
     affine: bool          # parallel rays, or a detector parallel to the slices: affine map
     native: bool = False  # affine group run by the compiled kernels of recon.native
+    sheared: bool = False  # general 3D group run by recon.native.forward_sheared / back_sheared
     bp_slab: int = 1      # slices per back-projection step of an affine group (one view per step)
 
 
@@ -153,6 +154,7 @@ def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Pl
         idx = list(views)
         affine = _affine_group(geom, idx, src, u, v, m, a, b)
         native = affine and kernel == "native"
+        sheared = geom.ndim == 3 and not affine and kernel == "native"
         if native or geom.ndim == 3:
             # a 3D separable footprint in XLA takes the general path (exact here too:
             # every row and column of its maps is the same)
@@ -160,7 +162,7 @@ def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Pl
         bp_slab = _bp_slab(geom, perm, (rows, cols)) if affine else 1
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
                              n_chunks=-(-len(views) // chunk), slab=slab, affine=affine,
-                             native=native, bp_slab=bp_slab))
+                             native=native, sheared=sheared, bp_slab=bp_slab))
     return _Plan(ndim=geom.ndim, beam=geom.beam, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
 
@@ -382,6 +384,8 @@ def _lengths(c, plan: _Plan, g: _Group, size):
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
+    if g.sheared:
+        return _fp_group_sheared(volume, p, plan, g)
     if g.native:
         return _fp_group_native(volume, p, plan, g)
     if g.affine:
@@ -519,6 +523,33 @@ def _bp_group_native(proj, p, plan: _Plan, g: _Group):
     return jnp.transpose(_host_call(fn, n_vox, proj.dtype, weighted, *maps), np.argsort(g.perm))
 
 
+def _sheared_kernel_args(p, plan: _Plan, g: _Group):
+    """Keywords and view arrays of :func:`recon.native.forward_sheared` for a group."""
+    n = len(g.views)
+    keywords = dict(axes=(g.m, g.a, g.b), parallel=plan.beam == "parallel")
+    return keywords, (*(p[name][:n] for name in ("src", "det", "u", "v")), p["lo"], p["size"])
+
+
+def _fp_group_sheared(volume, p, plan: _Plan, g: _Group):
+    """3D forward projection of a general group (cone beams, tilted or rolled detectors,
+    oblique parallel rays) by :func:`recon.native.forward_sheared`: the operator of
+    :func:`_fp_one` (maps of :func:`_sheared_maps`), computed in compiled loops."""
+    keywords, arrays = _sheared_kernel_args(p, plan, g)
+    fn = functools.partial(native.forward_sheared, det_shape=plan.det_shape, **keywords)
+    proj = _host_call(fn, (len(g.views), *plan.det_shape), volume.dtype,
+                      jnp.transpose(volume, g.perm), *arrays)
+    return proj * _group_lengths(p, plan, g)
+
+
+def _bp_group_sheared(proj, p, plan: _Plan, g: _Group):
+    """Transpose of :func:`_fp_group_sheared` (:func:`recon.native.back_sheared`)."""
+    keywords, arrays = _sheared_kernel_args(p, plan, g)
+    n_vox = tuple(plan.vol_shape[ax] for ax in g.perm)
+    fn = functools.partial(native.back_sheared, vol_shape=n_vox, **keywords)
+    out = _host_call(fn, n_vox, proj.dtype, proj * _group_lengths(p, plan, g), *arrays)
+    return jnp.transpose(out, np.argsort(g.perm))
+
+
 def _map_chunks(chunk_fn, chunks, g: _Group):
     """``chunk_fn`` over the view chunks, stacked and cut to the group's views.
 
@@ -577,6 +608,8 @@ def _bp_group_by_view(proj, p, plan: _Plan, g: _Group):
 
 
 def _bp_group(proj, p, plan: _Plan, g: _Group):
+    if g.sheared:
+        return _bp_group_sheared(proj, p, plan, g)
     if g.native:
         return _bp_group_native(proj, p, plan, g)
     if g.affine:
