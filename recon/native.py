@@ -1,4 +1,6 @@
-"""Compiled CPU kernels of the separable distance-driven footprint (Numba, outside XLA).
+"""Compiled CPU kernels of the distance-driven projector (Numba, outside XLA): the
+separable footprint, and the general 3D footprint with per-row and per-column maps
+(:func:`forward_sheared`, see the section "3D, sheared" below).
 
 A slice that maps onto the detector by a scale and a shift per axis (tomosynthesis:
 a detector parallel to the slices; parallel rays whose detector columns and rows follow

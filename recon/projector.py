@@ -20,7 +20,10 @@ full scans, tilted, rolled or shifted detectors, oblique parallel rays, wide con
 each slice is resampled in two 1D passes by cumulative sums and gathers
 (:mod:`recon.dd1d`): the column pass follows each voxel row's own line and the row pass
 each detector column's own trace on the slice (:func:`_sheared_maps`): the
-distance-driven footprint, to first order in the shear. The line integral of cell
+distance-driven footprint, to first order in the shear. In 3D on the CPU these general
+groups run the same two passes in the compiled loops of
+:func:`recon.native.forward_sheared` (:func:`_fp_group_sheared`; 2D general groups stay
+in JAX). The line integral of cell
 ``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages, with
 ``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell centre.
 
@@ -108,8 +111,9 @@ def _bounds_xyz(geom: Geometry):
 def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Plan:
     """Group views by (main axis, column axis) and size the view chunks.
 
-    ``kernel="native"`` runs affine groups (separable footprints) through
-    :mod:`recon.native`; ``"xla"`` runs them in JAX: 2D by slice integral tables
+    ``kernel="native"`` runs affine groups (separable footprints) and general 3D groups
+    (per-row and per-column maps, :func:`_sheared_maps`) through :mod:`recon.native`;
+    ``"xla"`` runs them in JAX: 2D affine groups by slice integral tables
     (:func:`_fp_group_integrals`), 3D through the general per-row path.
     """
     src, det, u, v = _vectors_xyz(geom)
@@ -737,12 +741,14 @@ class Projector:
         ``"float32"`` (default) or ``"float64"`` (needs ``jax_enable_x64``): the compute
         type; inputs are cast to it, so float32 data stay float32 with x64 enabled.
     kernel : {"native", "xla"}, optional
-        Who runs 3D views with a separable footprint (tomosynthesis, aligned parallel
-        beams): ``"native"``, the compiled CPU loops of :mod:`recon.native` (3-6x faster
-        on the CPU), or ``"xla"``, the general path in JAX (runs on any JAX device;
-        forward-mode and plain autodiff through it). Default: ``"native"`` when JAX runs
-        on the CPU, ``"xla"`` on an accelerator (a callback would copy every pass to the
-        host). Both give the same projections to rounding; other views always use XLA.
+        Who runs views with a separable footprint (tomosynthesis, parallel beams along
+        the volume axes, 2D parallel beams) and every other 3D view (cone-beam CT,
+        tilted or rolled detectors, oblique parallel rays): ``"native"``, the compiled
+        CPU loops of :mod:`recon.native` (3-20x faster on the CPU), or ``"xla"``, the
+        same operators in JAX (runs on any JAX device; forward-mode and plain autodiff
+        through it). Default: ``"native"`` when JAX runs on the CPU, ``"xla"`` on an
+        accelerator (a callback would copy every pass to the host). Both give the same
+        projections to rounding; 2D fan-beam views off the slice normal always use XLA.
     """
 
     def __init__(self, geometry: Geometry, *, view_chunk: int | None = None, dtype="float32",
