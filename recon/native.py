@@ -493,9 +493,10 @@ def _rows_reached(ty, n_b):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, v0, v1):
-    """Views ``v0 .. v1 - 1`` of the sheared forward pass (cell averages summed over slices)."""
-    n_m, n_b, n_a = vol.shape
+def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, k0, k1, v0, v1):
+    """Views ``v0 .. v1 - 1`` of the sheared forward pass: cell averages summed over slices
+    ``k0 .. k1 - 1`` into ``out[v0:v1]``."""
+    n_b, n_a = vol.shape[1], vol.shape[2]
     rows, cols = out.shape[1], out.shape[2]
     tx0, tx1, tt, iw, ii = (np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1),
                             np.empty(cols + 1), np.empty(cols + 1))
@@ -508,7 +509,7 @@ def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, v0, v1)
     for vi in range(v0, v1):
         acc = out[vi]
         acc[:, :] = 0
-        for k in range(n_m):
+        for k in range(k0, k1):
             c_k = lo[0] + (k + 0.5) * size[0]
             _sheared_setup(src[vi], det[vi], u[vi], v[vi], c_k, lo, size, parallel, tx0, tx1, ty, wy,
                            pm0, pb0)
@@ -648,8 +649,20 @@ def forward_sheared(volume, src, det, u, v, lo, size, *, det_shape, axes, parall
     """
     volume = np.ascontiguousarray(volume)
     vecs = _sheared_vectors(src, det, u, v, lo, size, axes)
-    out = _output(out, (vecs[0].shape[0], *det_shape), volume.dtype)
-    _run(_forward_sheared_views, (volume, *vecs, bool(parallel), out), vecs[0].shape[0])
+    n_views, n_m = vecs[0].shape[0], volume.shape[0]
+    out = _output(out, (n_views, *det_shape), volume.dtype)
+    args = (volume, *vecs, bool(parallel))
+    if n_views >= THREADS:  # views split over the threads, each writing its own images
+        _run(_forward_sheared_views, (*args, out, 0, n_m), n_views)
+        return out
+    # fewer views than threads (a SART subset): slices split, each part into its own
+    # images, added after
+    parts = _split(n_m)
+    partial = [out] + [np.empty_like(out) for _ in parts[1:]]
+    _run_parts([(_forward_sheared_views, (*args, acc, int(a), int(b), 0, n_views))
+                for acc, (a, b) in zip(partial, parts)])
+    for acc in partial[1:]:
+        out += acc
     return out
 
 

@@ -95,3 +95,22 @@ def test_float32_data_run_in_float32_to_float32_rounding():
     assert fx32.dtype == np.float32 and aty32.dtype == np.float32
     np.testing.assert_allclose(fx32, fx64, rtol=0, atol=1e-5 * np.abs(fx64).max())
     np.testing.assert_allclose(aty32, aty64, rtol=0, atol=1e-5 * np.abs(aty64).max())
+
+
+def test_threads_split_the_work_without_changing_it(monkeypatch):
+    """One thread or several, one view (slices split, partial images added) or several
+    (views split): the same projections and back projections."""
+    from recon import native
+
+    geom = general3d(ANGLES, tilt=0.2)
+    rng = np.random.default_rng(11)
+    x, y = rng.random(geom.vol_shape), rng.normal(size=geom.proj_shape)
+    with jax.enable_x64(True):
+        runs = []
+        for threads in (2, 1):
+            monkeypatch.setattr(native, "THREADS", threads)
+            A, first = recon.Projector(geom, dtype="float64"), recon.Projector(geom.subset([0]), dtype="float64")
+            runs.append([np.asarray(r) for r in (A.forward(x), A.adjoint(y), first.forward(x))])
+    for many, one in zip(*runs):
+        np.testing.assert_allclose(many, one, rtol=0, atol=1e-12 * np.abs(one).max())
+    np.testing.assert_allclose(runs[0][2][0], runs[0][0][0], rtol=0, atol=1e-12 * np.abs(runs[0][0]).max())
