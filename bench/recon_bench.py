@@ -7,8 +7,11 @@ Cases (issues 3 and 10):
   projector, ASTRA's fastest CPU one here);
 * 2D: 512 x 512 volume, 41 views over 40 degrees, 1024 detector pixels;
 * 3D: 256 x 256 x 64 volume, 25 views, 512 x 512 detector;
-* 2D and 3D are also run with ``kernel="xla"`` (everything in JAX, no compiled loops of
-  recon.native) in the same process, for the speed ratio;
+* cone: circular cone-beam CT (the general 3D path: slices do not map onto the detector
+  by a scale and a shift), 128^3 volume of 1 um voxels, 90 views over 360 degrees,
+  128 x 160 detector of 1 um pixels, source 2 mm from the axis, detector 0.5 mm behind it;
+* 2D, 3D and cone are also run with ``kernel="xla"`` (everything in JAX, no compiled loops
+  of recon.native) in the same process, for the speed ratio;
 * ``--big``: 1024 x 1024 x 256 volume, 41 views, 2048 x 2048 detector, forward and back
   each in a fresh subprocess whose maximum RSS is the pass's peak memory (minutes).
 
@@ -18,8 +21,8 @@ Python-level allocations (tracemalloc). When ``astra-toolbox`` is importable, th
 also runs through ASTRA's CPU ``line_fanflat`` projector in this process, interleaved with
 ours over ``--rounds`` rounds (the machine is shared, so both see the same load), and the
 ratios of the best and of the median times are printed with the load average.
-Run: ``python bench/recon_bench.py`` (``--skip-tooth``, ``--skip-2d``, ``--skip-3d`` leave cases
-out).
+Run: ``python bench/recon_bench.py`` (``--skip-tooth``, ``--skip-2d``, ``--skip-3d``,
+``--skip-cone`` leave cases out).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def _case(name, geom, repeat):
 
 
 def _xla_path(geom, new, repeat):
-    """The same case with ``kernel="xla"`` (separable views in JAX instead of the compiled
+    """The same case with ``kernel="xla"`` (every view in JAX instead of the compiled
     loops of recon.native), in this process, and the speed ratio."""
     A = recon.Projector(geom, kernel="xla")
     x = jnp.ones(geom.vol_shape, jnp.float32)
@@ -294,6 +297,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-3d", action="store_true")
     parser.add_argument("--skip-tooth", action="store_true")
     parser.add_argument("--skip-2d", action="store_true")
+    parser.add_argument("--skip-cone", action="store_true")
     parser.add_argument("--figure", default=None, metavar="PNG",
                         help="only write the tooth figure (ours beside the committed ASTRA references)")
     parser.add_argument("--x64", action="store_true",
@@ -348,6 +352,12 @@ def main(argv=None) -> int:
                                  vol_shape=(64, 256, 256), voxel_um=0.8, z_range=(10, 10 + 64 * 0.8))
         three = _case("3D", g3, max(1, args.repeat // 3))
         _xla_path(g3, three, max(1, args.repeat // 3))
+    if not args.skip_cone:
+        cone = recon.circular("cone", angles_rad=np.linspace(0, 2 * np.pi, 90, endpoint=False),
+                              det_shape=(128, 160), det_pixel_um=1.0, vol_shape=(128, 128, 128),
+                              voxel_um=1.0, source_origin_um=2000, origin_det_um=500)
+        ours = _case("cone (general 3D path)", cone, max(1, args.repeat // 2))
+        _xla_path(cone, ours, max(1, args.repeat // 2))
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
     _, peak_py = tracemalloc.get_traced_memory()
     print(f"peak memory: {peak_rss:.0f} MiB max RSS (process), {peak_py / 2**20:.0f} MiB peak "

@@ -1,4 +1,6 @@
-"""Compiled CPU kernels of the separable distance-driven footprint (Numba, outside XLA).
+"""Compiled CPU kernels of the distance-driven projector (Numba, outside XLA): the
+separable footprint, and the general 3D footprint with per-row and per-column maps
+(:func:`forward_sheared`, see the section "3D, sheared" below).
 
 A slice that maps onto the detector by a scale and a shift per axis (tomosynthesis:
 a detector parallel to the slices; parallel rays whose detector columns and rows follow
@@ -382,4 +384,313 @@ def back_rows(projections, ax, bx, vol_shape, *, transposed=False, out=None):
     ax, bx = _maps(ax, bx)
     out = _output(out, vol_shape, np.asarray(projections).dtype)
     _run(_back_rows, (k_tab, q, ax, bx, out, bool(transposed)), ax.shape[1])
+    return out
+
+
+# ----------------------------------------------------------------------------- 3D, sheared
+# Views whose slices do not map onto the detector by a scale and a shift per axis (circular
+# cone beams, tilted or rolled detectors, oblique parallel rays): the two 1D passes of
+# recon.projector._sheared_maps, each voxel row along its own column boundaries tx[b, :] and
+# each detector column along its own row boundaries ty[:, c]. Both passes integrate their
+# rows (float64) and difference the integrals at the cell boundaries, as recon.dd1d.forward
+# does; the back projection runs the transpose of every step in reverse (the integrals'
+# transpose is a scatter onto the boundary's voxel and a suffix sum), so it is the exact
+# adjoint up to rounding. Vectors arrive in (m, a, b) order: main axis, column axis, row axis.
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _onto_slice(p_m, p_a, p_b, s, c_k, parallel):
+    """``(a, b)`` of the point ``p`` carried along its ray onto the plane ``x_m = c_k``
+    (recon.projector._to_slice; ``s`` is the source, or the ray direction if ``parallel``)."""
+    if parallel:
+        lam = (c_k - p_m) / s[0]
+        return p_a + lam * s[1], p_b + lam * s[2]
+    lam = (c_k - s[0]) / (p_m - s[0])
+    return s[1] + lam * (p_a - s[1]), s[2] + lam * (p_b - s[2])
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _sheared_setup(s, dc, u, v, c_k, lo, size, parallel, tx0, tx1, ty, wy, pm0, pb0):
+    """The maps of one (view, slice), as recon.projector._sheared_maps.
+
+    Column boundary ``j`` on voxel row ``b`` sits at ``tx0[j] + b_mid tx1[j]`` (voxel
+    units along ``a``; ``b_mid`` the row centre in um): the detector's column line traced
+    onto the slice through two points. ``ty[r, c]`` are the row boundaries along detector
+    column ``c``'s centre line (voxel units along ``b``), ``wy`` the inverse cell widths
+    there. ``pm0``, ``pb0``: scratch (cols,). Loops are kept free of branches so they
+    vectorise.
+    """
+    rows1, cols = ty.shape
+    rows = rows1 - 1
+    inv_a, inv_b = 1.0 / size[1], 1.0 / size[2]
+    for j in range(cols + 1):  # cols + 1 lines: cheap, kept scalar
+        e = j - cols / 2.0
+        pm, pa, pb = dc[0] + e * u[0], dc[1] + e * u[1], dc[2] + e * u[2]
+        a0, b0 = _onto_slice(pm, pa, pb, s, c_k, parallel)
+        a1, b1 = _onto_slice(pm + v[0], pa + v[1], pb + v[2], s, c_k, parallel)
+        slope = (a1 - a0) / (b1 - b0)
+        tx0[j] = (a0 - b0 * slope - lo[1]) * inv_a
+        tx1[j] = slope * inv_a
+    for c in range(cols):
+        cc = c - cols / 2.0 + 0.5
+        pm0[c] = dc[0] + cc * u[0]
+        pb0[c] = dc[2] + cc * u[2]
+    s0, s2, v0, v2, lo2 = s[0], s[2], v[0], v[2], lo[2]
+    dk, ratio = c_k - s0, s2 / s0
+    if parallel or v0 == 0.0:
+        # each column's boundaries are evenly spaced on the slice (parallel rays, or a
+        # detector row step v parallel to the slices): ty = base + slope (r - rows/2),
+        # one division per column instead of one per boundary
+        for c in range(cols):
+            if parallel:
+                base = (pb0[c] + (c_k - pm0[c]) * ratio - lo2) * inv_b
+                step = (v2 - v0 * ratio) * inv_b
+            else:
+                lam = dk / (pm0[c] - s0)
+                base = (s2 + lam * (pb0[c] - s2) - lo2) * inv_b
+                step = lam * v2 * inv_b
+            pm0[c], pb0[c] = base, step
+        for r in range(rows + 1):
+            er = r - rows / 2.0
+            tyr = ty[r]
+            for c in range(cols):
+                tyr[c] = pm0[c] + er * pb0[c]
+        for c in range(cols):
+            pm0[c] = 1.0 / pb0[c]
+        for r in range(rows):
+            w = wy[r]
+            for c in range(cols):
+                w[c] = pm0[c]
+        return
+    for r in range(rows + 1):  # one detector row at a time (1D views vectorise)
+        er = r - rows / 2.0
+        tyr = ty[r]
+        for c in range(cols):
+            pm = pm0[c] + er * v0
+            pb = pb0[c] + er * v2
+            tyr[c] = (s2 + dk / (pm - s0) * (pb - s2) - lo2) * inv_b
+    for r in range(rows):
+        t0, t1, w = ty[r], ty[r + 1], wy[r]
+        for c in range(cols):
+            w[c] = 1.0 / (t1[c] - t0[c])
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _column_maps(tx0, tx1, b_mid, n_a, tt, iw, tc, ic):
+    """Column boundaries on voxel row ``b_mid`` (``tt``), inverse cell widths ``iw``, and
+    the boundaries clipped to the row (``tc``) with their voxel (``ic``)."""
+    m = tt.size - 1
+    for j in range(m + 1):
+        tt[j] = tx0[j] + b_mid * tx1[j]
+    for j in range(m):
+        iw[j] = 1.0 / (tt[j + 1] - tt[j])
+    for j in range(m + 1):
+        t = min(max(tt[j], 0.0), float(n_a))
+        tc[j] = t
+        ic[j] = min(int(t), n_a - 1)
+
+
+@numba.njit(nogil=True, cache=True)
+def _all_zero(x):
+    """Whether every column line is parallel to the rows' normal on the slice (the same
+    column boundaries on every voxel row: a circular scan's detector columns)."""
+    for j in range(x.size):
+        if x[j] != 0.0:
+            return False
+    return True
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _rows_reached(ty, n_b):
+    """First and one-past-last voxel row any detector row boundary pair can read."""
+    t_lo, t_hi = ty[0, 0], ty[0, 0]
+    for r in range(ty.shape[0]):
+        for c in range(ty.shape[1]):
+            t_lo = min(t_lo, ty[r, c])
+            t_hi = max(t_hi, ty[r, c])
+    b0 = min(max(int(np.floor(t_lo)), 0), n_b - 1)
+    b1 = min(max(int(np.floor(t_hi)) + 1, b0 + 1), n_b)
+    return b0, b1
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, k0, k1, v0, v1):
+    """Views ``v0 .. v1 - 1`` of the sheared forward pass: cell averages summed over slices
+    ``k0 .. k1 - 1`` into ``out[v0:v1]``."""
+    n_b, n_a = vol.shape[1], vol.shape[2]
+    rows, cols = out.shape[1], out.shape[2]
+    tx0, tx1, tt, iw, ii = (np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1),
+                            np.empty(cols + 1), np.empty(cols + 1))
+    tc, ic = np.empty(cols + 1), np.empty(cols + 1, np.int64)
+    ty, wy = np.empty((rows + 1, cols)), np.empty((rows, cols))
+    pm0, pb0, cum = np.empty(cols), np.empty(cols), np.empty(cols)
+    k_row, f_row = np.empty(n_a), np.empty(n_a)
+    img, k_img = np.zeros((n_b, cols)), np.zeros((n_b, cols))
+    jj = np.empty((rows + 1, cols))
+    for vi in range(v0, v1):
+        acc = out[vi]
+        acc[:, :] = 0
+        for k in range(k0, k1):
+            c_k = lo[0] + (k + 0.5) * size[0]
+            _sheared_setup(src[vi], det[vi], u[vi], v[vi], c_k, lo, size, parallel, tx0, tx1, ty, wy,
+                           pm0, pb0)
+            b0, b1 = _rows_reached(ty, n_b)  # voxel rows no detector column reads add nothing
+            shared = _all_zero(tx1)
+            if shared:
+                _column_maps(tx0, tx1, 0.0, n_a, tt, iw, tc, ic)
+            sl = vol[k]
+            for b in range(b0, b1):  # column pass: each voxel row along its own boundaries
+                f = sl[b]
+                run = 0.0
+                for i in range(n_a):  # integral up to x in voxel i: k_row[i] + f_row[i] x
+                    fi = float(f[i])
+                    f_row[i] = fi
+                    k_row[i] = run - i * fi
+                    run += fi
+                if not shared:
+                    _column_maps(tx0, tx1, lo[2] + (b + 0.5) * size[2], n_a, tt, iw, tc, ic)
+                for j in range(cols + 1):
+                    ii[j] = k_row[ic[j]] + f_row[ic[j]] * tc[j]
+                im = img[b]
+                for j in range(cols):
+                    im[j] = (ii[j + 1] - ii[j]) * iw[j]
+            cum[:] = 0.0  # row pass: each detector column along its own boundaries
+            for b in range(b0, b1):
+                for c in range(cols):
+                    k_img[b, c] = cum[c] - b * img[b, c]
+                    cum[c] += img[b, c]
+            for r in range(rows + 1):
+                for c in range(cols):
+                    t = min(max(ty[r, c], float(b0)), float(b1))
+                    i0 = min(int(t), b1 - 1)
+                    jj[r, c] = k_img[i0, c] + img[i0, c] * t
+            for r in range(rows):
+                for c in range(cols):
+                    acc[r, c] += (jj[r + 1, c] - jj[r, c]) * wy[r, c]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _back_sheared_slices(proj, src, det, u, v, lo, size, parallel, out, k0, k1):
+    """Transpose of :func:`_forward_sheared_views` onto slices ``k0 .. k1 - 1`` of ``out``:
+    each step of the forward pass transposed, in reverse order."""
+    n_views, rows, cols = proj.shape
+    n_b, n_a = out.shape[1], out.shape[2]
+    tx0, tx1, tt, hh = np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 2)
+    iw, tc, ic = np.empty(cols + 1), np.empty(cols + 1), np.empty(cols + 1, np.int64)
+    ty, wy = np.empty((rows + 1, cols)), np.empty((rows, cols))
+    pm0, pb0 = np.empty(cols), np.empty(cols)
+    hy = np.zeros((rows + 2, cols))
+    s_img = np.empty((n_b, cols))   # weight of "every row before the boundary's row"
+    p_img = np.empty((n_b, cols))   # weight of the boundary's own row
+    g_img = np.empty((n_b, cols))
+    suffix = np.empty(cols)
+    s_row, p_row = np.empty(n_a), np.empty(n_a)
+    hh[0] = 0.0
+    hh[cols + 1] = 0.0
+    for k in range(k0, k1):
+        sl = out[k]
+        sl[:, :] = 0
+        c_k = lo[0] + (k + 0.5) * size[0]
+        for vi in range(n_views):
+            _sheared_setup(src[vi], det[vi], u[vi], v[vi], c_k, lo, size, parallel, tx0, tx1, ty, wy,
+                           pm0, pb0)
+            b0, b1 = _rows_reached(ty, n_b)
+            shared = _all_zero(tx1)
+            if shared:
+                _column_maps(tx0, tx1, 0.0, n_a, tt, iw, tc, ic)
+            q = proj[vi]
+            for r in range(rows):  # hy[r + 1] = q[r] / width; hy[0] = hy[rows + 1] = 0
+                for c in range(cols):
+                    hy[r + 1, c] = q[r, c] * wy[r, c]
+            s_img[b0:b1, :] = 0.0
+            p_img[b0:b1, :] = 0.0
+            for r in range(rows + 1):  # boundary r carries h[r - 1] - h[r] onto its voxel row
+                for c in range(cols):
+                    d = hy[r, c] - hy[r + 1, c]
+                    t = min(max(ty[r, c], float(b0)), float(b1))
+                    i0 = min(int(t), b1 - 1)
+                    s_img[i0, c] += d
+                    p_img[i0, c] += d * t
+            suffix[:] = 0.0
+            for b in range(b1 - 1, b0 - 1, -1):  # rows before a boundary's row: full weight
+                for c in range(cols):
+                    g_img[b, c] = p_img[b, c] - b * s_img[b, c] + suffix[c]
+                    suffix[c] += s_img[b, c]
+            for b in range(b0, b1):  # column pass transposed, per voxel row
+                if not shared:
+                    _column_maps(tx0, tx1, lo[2] + (b + 0.5) * size[2], n_a, tt, iw, tc, ic)
+                gi = g_img[b]
+                for j in range(cols):
+                    hh[j + 1] = gi[j] * iw[j]
+                s_row[:] = 0.0
+                p_row[:] = 0.0
+                for j in range(cols + 1):
+                    d = hh[j] - hh[j + 1]
+                    s_row[ic[j]] += d
+                    p_row[ic[j]] += d * tc[j]
+                srow = sl[b]
+                run = 0.0
+                for i in range(n_a - 1, -1, -1):
+                    srow[i] += p_row[i] - i * s_row[i] + run
+                    run += s_row[i]
+
+
+def _sheared_vectors(src, det, u, v, lo, size, axes):
+    """Vectors and bounds reordered to (main, column, row) axes, float64 and contiguous."""
+    order = list(axes)
+    return ([np.ascontiguousarray(np.asarray(x, np.float64)[:, order]) for x in (src, det, u, v)]
+            + [np.ascontiguousarray(np.asarray(x, np.float64)[order]) for x in (lo, size)])
+
+
+def forward_sheared(volume, src, det, u, v, lo, size, *, det_shape, axes, parallel, out=None):
+    """Distance-driven projection of a slice stack with per-row and per-column maps
+    (the general 3D path of :mod:`recon.projector`, :func:`recon.projector._sheared_maps`).
+
+    Parameters
+    ----------
+    volume : ndarray (n_slices, n_b, n_a), float32 or float64
+        Slices along world axis ``m``; ``n_a`` voxels along world axis ``a`` (detector
+        columns), ``n_b`` along ``b`` (rows).
+    src, det, u, v : ndarray (n_views, 3)
+        Source (the ray direction if ``parallel``), detector centre, column and row steps
+        per view, world x, y, z (um).
+    lo, size : ndarray (3,)
+        Volume window minimum and voxel size per world axis (um).
+    det_shape : (rows, cols)
+    axes : (m, a, b)
+        World axes of the slices' normal, the columns and the rows.
+    parallel : bool
+    out : ndarray, optional
+        Written in place.
+
+    Returns
+    -------
+    ndarray (n_views, rows, cols): cell averages summed over slices, ``volume``'s dtype
+    (the projector multiplies by the path length).
+    """
+    volume = np.ascontiguousarray(volume)
+    vecs = _sheared_vectors(src, det, u, v, lo, size, axes)
+    n_views, n_m = vecs[0].shape[0], volume.shape[0]
+    out = _output(out, (n_views, *det_shape), volume.dtype)
+    args = (volume, *vecs, bool(parallel))
+    if n_views >= THREADS:  # views split over the threads, each writing its own images
+        _run(_forward_sheared_views, (*args, out, 0, n_m), n_views)
+        return out
+    # fewer views than threads (a SART subset): slices split, each part into its own
+    # images, added after
+    parts = _split(n_m)
+    partial = [out] + [np.empty_like(out) for _ in parts[1:]]
+    _run_parts([(_forward_sheared_views, (*args, acc, int(a), int(b), 0, n_views))
+                for acc, (a, b) in zip(partial, parts)])
+    for acc in partial[1:]:
+        out += acc
+    return out
+
+
+def back_sheared(projections, src, det, u, v, lo, size, *, vol_shape, axes, parallel, out=None):
+    """Exact transpose of :func:`forward_sheared` onto ``vol_shape`` ``(n_slices, n_b, n_a)``."""
+    projections = np.ascontiguousarray(projections)
+    vecs = _sheared_vectors(src, det, u, v, lo, size, axes)
+    out = _output(out, vol_shape, projections.dtype)
+    _run(_back_sheared_slices, (projections, *vecs, bool(parallel), out), vol_shape[0])
     return out

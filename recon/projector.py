@@ -20,7 +20,10 @@ full scans, tilted, rolled or shifted detectors, oblique parallel rays, wide con
 each slice is resampled in two 1D passes by cumulative sums and gathers
 (:mod:`recon.dd1d`): the column pass follows each voxel row's own line and the row pass
 each detector column's own trace on the slice (:func:`_sheared_maps`): the
-distance-driven footprint, to first order in the shear. The line integral of cell
+distance-driven footprint, to first order in the shear. In 3D on the CPU these general
+groups run the same two passes in the compiled loops of
+:func:`recon.native.forward_sheared` (:func:`_fp_group_sheared`; 2D general groups stay
+in JAX). The line integral of cell
 ``(r, c)`` is ``L(r, c)`` times the sum over slices of the cell averages, with
 ``L = slice thickness * |ray| / |ray . main axis|`` for the ray through the cell centre.
 
@@ -74,6 +77,7 @@ class _Group:
     slab: int             # slices per vmap batch
     affine: bool          # parallel rays, or a detector parallel to the slices: affine map
     native: bool = False  # affine group run by the compiled kernels of recon.native
+    sheared: bool = False  # general 3D group run by recon.native.forward_sheared / back_sheared
     bp_slab: int = 1      # slices per back-projection step of an affine group (one view per step)
 
 
@@ -107,8 +111,9 @@ def _bounds_xyz(geom: Geometry):
 def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Plan:
     """Group views by (main axis, column axis) and size the view chunks.
 
-    ``kernel="native"`` runs affine groups (separable footprints) through
-    :mod:`recon.native`; ``"xla"`` runs them in JAX: 2D by slice integral tables
+    ``kernel="native"`` runs affine groups (separable footprints) and general 3D groups
+    (per-row and per-column maps, :func:`_sheared_maps`) through :mod:`recon.native`;
+    ``"xla"`` runs them in JAX: 2D affine groups by slice integral tables
     (:func:`_fp_group_integrals`), 3D through the general per-row path.
     """
     src, det, u, v = _vectors_xyz(geom)
@@ -153,6 +158,7 @@ def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Pl
         idx = list(views)
         affine = _affine_group(geom, idx, src, u, v, m, a, b)
         native = affine and kernel == "native"
+        sheared = geom.ndim == 3 and not affine and kernel == "native"
         if native or geom.ndim == 3:
             # a 3D separable footprint in XLA takes the general path (exact here too:
             # every row and column of its maps is the same)
@@ -160,7 +166,7 @@ def _plan(geom: Geometry, view_chunk: int | None, kernel: str = "native") -> _Pl
         bp_slab = _bp_slab(geom, perm, (rows, cols)) if affine else 1
         groups.append(_Group(views=views, m=m, a=a, b=b, perm=perm, chunk=chunk,
                              n_chunks=-(-len(views) // chunk), slab=slab, affine=affine,
-                             native=native, bp_slab=bp_slab))
+                             native=native, sheared=sheared, bp_slab=bp_slab))
     return _Plan(ndim=geom.ndim, beam=geom.beam, vol_shape=geom.vol_shape, det_shape=(rows, cols),
                  n_views=geom.n_views, groups=tuple(groups))
 
@@ -382,6 +388,8 @@ def _lengths(c, plan: _Plan, g: _Group, size):
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
+    if g.sheared:
+        return _fp_group_sheared(volume, p, plan, g)
     if g.native:
         return _fp_group_native(volume, p, plan, g)
     if g.affine:
@@ -519,6 +527,33 @@ def _bp_group_native(proj, p, plan: _Plan, g: _Group):
     return jnp.transpose(_host_call(fn, n_vox, proj.dtype, weighted, *maps), np.argsort(g.perm))
 
 
+def _sheared_kernel_args(p, plan: _Plan, g: _Group):
+    """Keywords and view arrays of :func:`recon.native.forward_sheared` for a group."""
+    n = len(g.views)
+    keywords = dict(axes=(g.m, g.a, g.b), parallel=plan.beam == "parallel")
+    return keywords, (*(p[name][:n] for name in ("src", "det", "u", "v")), p["lo"], p["size"])
+
+
+def _fp_group_sheared(volume, p, plan: _Plan, g: _Group):
+    """3D forward projection of a general group (cone beams, tilted or rolled detectors,
+    oblique parallel rays) by :func:`recon.native.forward_sheared`: the operator of
+    :func:`_fp_one` (maps of :func:`_sheared_maps`), computed in compiled loops."""
+    keywords, arrays = _sheared_kernel_args(p, plan, g)
+    fn = functools.partial(native.forward_sheared, det_shape=plan.det_shape, **keywords)
+    proj = _host_call(fn, (len(g.views), *plan.det_shape), volume.dtype,
+                      jnp.transpose(volume, g.perm), *arrays)
+    return proj * _group_lengths(p, plan, g)
+
+
+def _bp_group_sheared(proj, p, plan: _Plan, g: _Group):
+    """Transpose of :func:`_fp_group_sheared` (:func:`recon.native.back_sheared`)."""
+    keywords, arrays = _sheared_kernel_args(p, plan, g)
+    n_vox = tuple(plan.vol_shape[ax] for ax in g.perm)
+    fn = functools.partial(native.back_sheared, vol_shape=n_vox, **keywords)
+    out = _host_call(fn, n_vox, proj.dtype, proj * _group_lengths(p, plan, g), *arrays)
+    return jnp.transpose(out, np.argsort(g.perm))
+
+
 def _map_chunks(chunk_fn, chunks, g: _Group):
     """``chunk_fn`` over the view chunks, stacked and cut to the group's views.
 
@@ -577,6 +612,8 @@ def _bp_group_by_view(proj, p, plan: _Plan, g: _Group):
 
 
 def _bp_group(proj, p, plan: _Plan, g: _Group):
+    if g.sheared:
+        return _bp_group_sheared(proj, p, plan, g)
     if g.native:
         return _bp_group_native(proj, p, plan, g)
     if g.affine:
@@ -704,12 +741,14 @@ class Projector:
         ``"float32"`` (default) or ``"float64"`` (needs ``jax_enable_x64``): the compute
         type; inputs are cast to it, so float32 data stay float32 with x64 enabled.
     kernel : {"native", "xla"}, optional
-        Who runs 3D views with a separable footprint (tomosynthesis, aligned parallel
-        beams): ``"native"``, the compiled CPU loops of :mod:`recon.native` (3-6x faster
-        on the CPU), or ``"xla"``, the general path in JAX (runs on any JAX device;
-        forward-mode and plain autodiff through it). Default: ``"native"`` when JAX runs
-        on the CPU, ``"xla"`` on an accelerator (a callback would copy every pass to the
-        host). Both give the same projections to rounding; other views always use XLA.
+        Who runs views with a separable footprint (tomosynthesis, parallel beams along
+        the volume axes, 2D parallel beams) and every other 3D view (cone-beam CT,
+        tilted or rolled detectors, oblique parallel rays): ``"native"``, the compiled
+        CPU loops of :mod:`recon.native` (3-20x faster on the CPU), or ``"xla"``, the
+        same operators in JAX (runs on any JAX device; forward-mode and plain autodiff
+        through it). Default: ``"native"`` when JAX runs on the CPU, ``"xla"`` on an
+        accelerator (a callback would copy every pass to the host). Both give the same
+        projections to rounding; 2D fan-beam views off the slice normal always use XLA.
     """
 
     def __init__(self, geometry: Geometry, *, view_chunk: int | None = None, dtype="float32",
