@@ -39,14 +39,6 @@ def _gather(x, idx, axis):
     return jnp.take(x, idx, axis=axis, mode="clip")
 
 
-def _gather_pair(cum, x, idx, axis):
-    """``cum[idx]`` and ``x[idx]`` along ``axis`` with one gather of value pairs."""
-    n = x.shape[axis]
-    pair = jnp.stack([jax.lax.slice_in_dim(cum, 0, n, axis=axis), x], axis=-1)
-    out = jnp.take(pair, idx, axis=axis, mode="clip")
-    return out[..., 0], out[..., 1]
-
-
 #: Block length of :func:`cumsum` (assumed: 32 measured fastest of 16-64 on 593- and
 #: 512-long axes; any value gives the same sums up to rounding).
 CUMSUM_BLOCK = 32
@@ -159,8 +151,8 @@ def integrals_affine(table, alpha, beta, m: int, axis: int):
     """Integral of the row up to each cell boundary ``t_j = alpha (j - m/2) + beta``, over ``alpha``.
 
     ``table`` is :func:`integral_table` of the row. Returns ``(m + 1)`` values along
-    ``axis``; their differences are :func:`forward_affine`. Being linear in the row, the
-    integrals of many rows (slices) may be added before the one difference.
+    ``axis``; their differences are the cell averages of :func:`forward`. Being linear in
+    the row, the integrals of many rows (slices) may be added before the one difference.
     """
     k_tab, f = table
     axis = axis % f.ndim
@@ -172,21 +164,9 @@ def integrals_affine(table, alpha, beta, m: int, axis: int):
     return ct * (1 / alpha)
 
 
-def forward_affine(f, alpha, beta, m: int, axis: int):
-    """:func:`forward` for affine boundaries ``t_j = alpha (j - m/2) + beta``, ``j = 0..m``.
-
-    The tomosynthesis case (detector parallel to the slices): no per-boundary division.
-    """
-    return _diff(integrals_affine(integral_table(f, axis), alpha, beta, m, axis), axis % f.ndim)
-
-
-def adjoint_affine(g, alpha, beta, n: int, axis: int):
-    """Transpose of :func:`forward_affine` onto ``n`` voxels."""
-    return adjoint_affine_table(integral_table(g, axis), alpha, beta, n, axis)
-
-
 def adjoint_affine_table(table, alpha, beta, n: int, axis: int):
-    """:func:`adjoint_affine` from ``table = integral_table(g, axis)``.
+    """Transpose of :func:`integrals_affine` followed by its difference, onto ``n`` voxels,
+    from ``table = integral_table(g, axis)``.
 
     The table depends on the cells only, so a projector builds it once per view and
     reuses it on every slice.

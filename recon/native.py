@@ -265,17 +265,24 @@ SLICE_BLOCK = 16
 
 
 @numba.njit(nogil=True, cache=True)
+def _row_table(row, k_row, f_row):
+    """Fill ``(k_row, f_row)`` (float64) so that the integral of ``row`` up to ``x`` in
+    cell ``i`` is ``k_row[i] + f_row[i] x`` (continuous across cell edges)."""
+    run = 0.0
+    for i in range(row.size):
+        fi = float(row[i])
+        f_row[i] = fi
+        k_row[i] = run - i * fi
+        run += fi
+
+
+@numba.njit(nogil=True, cache=True)
 def _integral_tables(rows):
-    """``(K, f)`` with the integral of row ``r`` up to ``x`` in cell ``i`` ``K[r, i] + f[r, i] x``."""
-    n_r, n = rows.shape
-    k_tab = np.empty((n_r, n), np.float64)
-    f = np.empty((n_r, n), np.float64)
-    for r in range(n_r):
-        cum = 0.0
-        for i in range(n):
-            f[r, i] = rows[r, i]
-            k_tab[r, i] = cum - i * f[r, i]
-            cum += f[r, i]
+    """:func:`_row_table` of every row: ``(K, f)``, each ``rows.shape``."""
+    k_tab = np.empty(rows.shape, np.float64)
+    f = np.empty(rows.shape, np.float64)
+    for r in range(rows.shape[0]):
+        _row_table(rows[r], k_tab[r], f[r])
     return k_tab, f
 
 
@@ -540,13 +547,7 @@ def _forward_sheared_views(vol, src, det, u, v, lo, size, parallel, out, k0, k1,
                 _column_maps(tx0, tx1, 0.0, n_a, tt, iw, tc, ic)
             sl = vol[k]
             for b in range(b0, b1):  # column pass: each voxel row along its own boundaries
-                f = sl[b]
-                run = 0.0
-                for i in range(n_a):  # integral up to x in voxel i: k_row[i] + f_row[i] x
-                    fi = float(f[i])
-                    f_row[i] = fi
-                    k_row[i] = run - i * fi
-                    run += fi
+                _row_table(sl[b], k_row, f_row)
                 if not shared:
                     _column_maps(tx0, tx1, lo[2] + (b + 0.5) * size[2], n_a, tt, iw, tc, ic)
                 for j in range(cols + 1):

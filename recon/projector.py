@@ -380,11 +380,13 @@ def _slab_volume(volume, g: _Group):
     return vol_t.reshape(n_blocks, g.slab, *vol_t.shape[1:]), jnp.asarray(kk, volume.dtype)
 
 
-def _lengths(c, plan: _Plan, g: _Group, size):
+def _view_lengths(views, plan: _Plan, g: _Group, size):
+    """Path length factor of every cell of the views ``views["src", "det", "u", "v"]``
+    (arrays with a leading view axis): (views, rows, cols), (views, cols) in 2D."""
     rows, cols = plan.det_shape
     lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size, plan.beam))(
-        c["src"], c["det"], c["u"], c["v"])
-    return lengths.reshape(g.chunk, *((rows, cols) if plan.ndim == 3 else (cols,)))
+        views["src"], views["det"], views["u"], views["v"])
+    return lengths if plan.ndim == 3 else lengths.reshape(lengths.shape[0], cols)
 
 
 def _fp_group(volume, p, plan: _Plan, g: _Group):
@@ -409,7 +411,7 @@ def _fp_group(volume, p, plan: _Plan, g: _Group):
 
         shape = (g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols)
         acc, _ = jax.lax.scan(block_step, jnp.zeros(shape, volume.dtype), (vol_t, kk))
-        return acc * _lengths(c, plan, g, size)
+        return acc * _view_lengths(c, plan, g, size)
 
     return _map_chunks(chunk_fn, _chunked(p, g), g)
 
@@ -447,7 +449,7 @@ def _fp_group_integrals(volume, p, plan: _Plan, g: _Group):
 
         zero = jnp.zeros((g.chunk, rows, cols) if plan.ndim == 3 else (g.chunk, cols), volume.dtype)
         acc, _ = jax.lax.scan(block_step, zero, (tables, kk))
-        return acc * _lengths(c, plan, g, size)
+        return acc * _view_lengths(c, plan, g, size)
 
     return _map_chunks(chunk_fn, _chunked(p, g), g)
 
@@ -479,11 +481,8 @@ def _native_maps(p, plan: _Plan, g: _Group):
 def _group_lengths(p, plan: _Plan, g: _Group):
     """Path length factor of every cell of every view of a group: (views, rows, cols),
     (views, cols) in 2D."""
-    rows, cols = plan.det_shape
     n = len(g.views)
-    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, p["size"], plan.beam))(
-        *(p[name][:n] for name in ("src", "det", "u", "v")))
-    return lengths if plan.ndim == 3 else lengths.reshape(n, cols)
+    return _view_lengths({name: p[name][:n] for name in ("src", "det", "u", "v")}, plan, g, p["size"])
 
 
 def _host_call(fn, shape, dtype, *args):
@@ -588,7 +587,7 @@ def _bp_group_by_view(proj, p, plan: _Plan, g: _Group):
     n = len(g.views)
     lo, size = p["lo"], p["size"]
     src, det, u, v = (p[k][:n] for k in ("src", "det", "u", "v"))
-    tables = dd1d.integral_table(proj * _group_lengths(p, plan, g).reshape(proj.shape), -1)
+    tables = dd1d.integral_table(proj * _group_lengths(p, plan, g), -1)
     slab = g.bp_slab
     n_blocks = -(-n_vox[0] // slab)
     kk = np.minimum(np.arange(n_blocks * slab), n_vox[0] - 1).reshape(n_blocks, slab)
@@ -618,14 +617,11 @@ def _bp_group(proj, p, plan: _Plan, g: _Group):
         return _bp_group_native(proj, p, plan, g)
     if g.affine:
         return _bp_group_by_view(proj, p, plan, g)
-    rows, cols = plan.det_shape
     n_vox = [plan.vol_shape[ax] for ax in g.perm]  # (n_m, [n_b,] n_a)
     lo, size = p["lo"], p["size"]
     pad = g.chunk * g.n_chunks - proj.shape[0]
     proj = jnp.concatenate([proj, jnp.zeros((pad, *proj.shape[1:]), proj.dtype)])
-    lengths = jax.vmap(lambda s, dc, u, v: _path_length(s, dc, u, v, rows, cols, g.m, size, plan.beam))(
-        p["src"], p["det"], p["u"], p["v"])
-    weighted = (proj * lengths.reshape(proj.shape)).reshape(g.n_chunks, g.chunk, *proj.shape[1:])
+    weighted = (proj * _view_lengths(p, plan, g, size)).reshape(g.n_chunks, g.chunk, *proj.shape[1:])
     chunks = _chunked(p, g)
     n_blocks, kk = _slice_blocks(n_vox[0], g)
     one = functools.partial(_bp_one, lo=lo, size=size, n_vox=n_vox, plan=plan, g=g)
